@@ -1,0 +1,116 @@
+"""`mtkit doctor`: what is installed and usable, with a non-zero exit when something required is broken."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _version(module: str) -> Check:
+    try:
+        mod = importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - report any import failure
+        return Check(module, False, f"import failed: {type(e).__name__}: {e}")
+    return Check(module, True, str(getattr(mod, "__version__", "unknown version")))
+
+
+def _fairseq_extensions() -> list[Check]:
+    out = []
+    for ext, why in (
+        ("fairseq.data.data_utils_fast", "fast batching"),
+        ("fairseq.data.token_block_utils_fast", "token blocks (denoising/LM)"),
+        ("fairseq.libbleu", "fairseq's BLEU scorer"),
+        ("fairseq.libnat", "non-autoregressive models"),
+        ("fairseq.libbase", "BASE layers"),
+    ):
+        required = ext in ("fairseq.data.data_utils_fast", "fairseq.data.token_block_utils_fast")
+        try:
+            importlib.import_module(ext)
+            out.append(Check(f"extension {ext}", True, f"loads ({why})", required))
+        except Exception as e:  # noqa: BLE001
+            out.append(Check(f"extension {ext}", False, f"{type(e).__name__}: {e} ({why})", required))
+    return out
+
+
+def run_checks() -> list[Check]:
+    checks = [Check("python", sys.version_info >= (3, 10), platform.python_version())]
+    torch_check = _version("torch")
+    checks.append(torch_check)
+    if torch_check.ok:
+        import torch
+
+        major_minor = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+        if major_minor < (2, 6):
+            torch_check.ok = False
+            torch_check.detail += " (mtkit needs torch >= 2.6)"
+        cuda = torch.cuda.is_available()
+        gpu = torch.cuda.get_device_name(0) if cuda else "none"
+        checks.append(Check("cuda", True, f"available={cuda}, gpu={gpu}, torch cuda={torch.version.cuda}",
+                            required=False))
+        checks.append(Check("bf16", True, f"cuda bf16 supported={cuda and torch.cuda.is_bf16_supported()}",
+                            required=False))
+    fairseq_check = _version("fairseq")
+    checks.append(fairseq_check)
+    if fairseq_check.ok:
+        checks.extend(_fairseq_extensions())
+        try:
+            from mtkit import plugin
+
+            plugin.register()
+            checks.append(Check("mtkit plugin", True, f"registered; --user-dir {plugin.user_dir()}"))
+        except Exception as e:  # noqa: BLE001
+            checks.append(Check("mtkit plugin", False, f"{type(e).__name__}: {e}"))
+    checks.append(_version("sentencepiece"))
+    checks.append(_version("sacrebleu"))
+    try:
+        importlib.import_module("apex")
+        try:
+            importlib.import_module("apex.normalization")
+            apex = Check("apex", True, "NVIDIA apex importable (fused kernels used by fairseq)", False)
+        except Exception:  # noqa: BLE001
+            apex = Check("apex", False, "a package named 'apex' is installed but it is not NVIDIA apex "
+                         "(PyPI's 'apex' is an unrelated project: pip uninstall apex)", False)
+    except Exception:  # noqa: BLE001
+        apex = Check("apex", True, "not installed (optional; native torch AMP/bf16 and fused AdamW are used)",
+                     False)
+    checks.append(apex)
+    for optional in ("ctranslate2", "transformers"):
+        c = _version(optional)
+        c.required = False
+        if not c.ok:
+            c.detail = f"not installed (optional: pip install 'mtkit[{'ct2' if optional == 'ctranslate2' else 'hf'}]')"
+            c.ok = True
+        checks.append(c)
+    return checks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = run_checks()
+    broken = [c for c in checks if c.required and not c.ok]
+    if args.json:
+        print(json.dumps({"ok": not broken, "checks": [asdict(c) for c in checks]}, indent=2))
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            mark = "ok " if c.ok else ("BAD" if c.required else "warn")
+            print(f"[{mark:4}] {c.name:<{width}}  {c.detail}")
+    if broken:
+        print("mtkit doctor: required parts are broken: " + ", ".join(c.name for c in broken)
+              + ". Re-run scripts/setup.sh, or see the README's install section.", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""fairseq registrations (imported by mtkit.plugin.register)."""
