@@ -155,7 +155,7 @@ def tiny_train_args(databin: Path, langs_file: Path, lang_pairs: str) -> list[st
 
 
 def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr_XX"),
-                     max_update: int = 300, n_train: int = 1500) -> TinyModel:
+                     max_update: int = 800, n_train: int = 1500) -> TinyModel:
     """Build data and train the tiny model under ``root`` (reused if already there)."""
     root.mkdir(parents=True, exist_ok=True)
     raw = root / "raw"
