@@ -1,0 +1,262 @@
+"""Batched translation with fairseq's SequenceGenerator (in-process) or CTranslate2.
+
+Both engines share the contract of :meth:`Translator.translate_lines`: one output per input line,
+in order; empty input lines give empty outputs without running the model; over-long lines are
+truncated to the model's positions with a warning, never dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtkit.errors import InputError, MtkitError
+from mtkit.translate.model import LangInfo, build_model, find_files
+
+logger = logging.getLogger(__name__)
+
+CT2_META = "mtkit_ct2.json"
+
+
+@dataclass
+class Options:
+    beam: int = 5
+    lenpen: float = 1.0
+    max_len: int = 200
+    nbest: int = 1
+    max_tokens: int = 4000
+    max_sentences: int = 128
+
+
+class _Spm:
+    def __init__(self, path: Path | None):
+        self.sp = None
+        if path is not None:
+            import sentencepiece as spm
+
+            self.sp = spm.SentencePieceProcessor(model_file=str(path))
+
+    def encode(self, line: str) -> list[str]:
+        return self.sp.encode(line, out_type=str) if self.sp else line.split()
+
+    def decode(self, pieces: list[str]) -> str:
+        if self.sp is None:
+            return " ".join(pieces)
+        return self.sp.decode_pieces(pieces)
+
+
+def _batches(lengths: list[int], order: list[int], max_tokens: int, max_sentences: int) -> Iterator[list[int]]:
+    """Group indices (sorted by length) so that batch_size * longest <= max_tokens."""
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        n = lengths[i]
+        if batch and (max(longest, n) * (len(batch) + 1) > max_tokens or len(batch) >= max_sentences):
+            yield batch
+            batch, longest = [], 0
+        batch.append(i)
+        longest = max(longest, n)
+    if batch:
+        yield batch
+
+
+class Translator:
+    """Translate lines with a model folder (fairseq engine) or an exported CTranslate2 folder.
+
+    >>> t = Translator.from_folder("runs/tiny", src_lang="en_XX", tgt_lang="de_DE")
+    >>> t.translate_lines(["the cat", "", "a dog"])
+    """
+
+    def __init__(self, engine: Any, info: LangInfo, spm: _Spm, src: str, tgt: str, options: Options,
+                 max_src_positions: int):
+        self.engine, self.info, self.spm = engine, info, spm
+        self.options = options
+        self.max_src_positions = max_src_positions
+        self.set_direction(src, tgt)
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_folder(cls, model: str | os.PathLike, src_lang: str, tgt_lang: str, *, engine: str = "fairseq",
+                    options: Options | None = None, trust_checkpoint: bool = False, device: str = "cpu",
+                    dtype: str = "fp32", checkpoint: str | None = None, dict_path: str | None = None,
+                    spm_path: str | None = None, langs_path: str | None = None, ct2_dir: str | None = None,
+                    threads: int = 1) -> Translator:
+        options = options or Options()
+        if engine == "ct2":
+            folder = Path(ct2_dir) if ct2_dir else _find_ct2(Path(model))
+            eng = Ct2Engine(folder, device=device, threads=threads, dtype=dtype)
+            spm = _Spm(Path(spm_path) if spm_path else eng.spm_path)
+            return cls(eng, eng.info, spm, src_lang, tgt_lang, options, eng.max_source_positions)
+        if engine != "fairseq":
+            raise InputError(f"unknown engine {engine!r}: use fairseq or ct2")
+        files = find_files(model, checkpoint=checkpoint, dict_path=dict_path, spm_path=spm_path,
+                           langs_path=langs_path)
+        lm = build_model(files, trust=trust_checkpoint)
+        eng = FairseqEngine(lm, device=device, dtype=dtype)
+        return cls(eng, lm.info, _Spm(files.spm), src_lang, tgt_lang, options, lm.max_source_positions)
+
+    def set_direction(self, src: str, tgt: str) -> None:
+        self.src = self.info.resolve(src, "source")
+        self.tgt = self.info.resolve(tgt, "target")
+        self.info.check_direction(self.src, self.tgt)
+        self.engine.set_direction(self.src, self.tgt)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.info.langs)
+
+    # ---- translation ----------------------------------------------------------------------
+    def _budget(self) -> int:
+        """Room for SPM pieces once language token and </s> are added."""
+        extra = 1 + (1 if self.info.multilingual and self.info.encoder_langtok else 0)
+        return self.max_src_positions - extra
+
+    def translate_lines(self, lines: Iterable[str], progress: bool = False,
+                        nbest: bool = False) -> list[str] | list[list[str]]:
+        """Translate ``lines``; returns one string per line (or a list of n-best strings)."""
+        lines = [ln.rstrip("\r\n") for ln in lines]
+        pieces: list[list[str]] = []
+        budget = self._budget()
+        for no, line in enumerate(lines, 1):
+            p = self.spm.encode(line.strip()) if line.strip() else []
+            if len(p) > budget:
+                logger.warning("line %d has %d pieces, more than the model's %d positions allow: "
+                               "truncated to %d", no, len(p), self.max_src_positions, budget)
+                p = p[:budget]
+            pieces.append(p)
+        todo = [i for i, p in enumerate(pieces) if p]
+        results: list[list[str]] = [[""] * self.options.nbest for _ in lines]
+        order = sorted(todo, key=lambda i: len(pieces[i]))
+        lengths = [len(p) + 2 for p in pieces]
+        batches = list(_batches(lengths, order, self.options.max_tokens, self.options.max_sentences))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), unit="line", desc=f"{self.src}-{self.tgt}", leave=False)
+        for batch in batches:
+            outs = self.engine.translate([pieces[i] for i in batch], self.options)
+            for i, hyps in zip(batch, outs):
+                texts = [self.spm.decode(h) for h in hyps[: self.options.nbest]]
+                results[i] = texts + [""] * (self.options.nbest - len(texts))
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        if nbest:
+            return results
+        return [r[0] for r in results]
+
+
+class FairseqEngine:
+    """fairseq's SequenceGenerator on a model built in-process (no hub interface)."""
+
+    def __init__(self, lm: Any, device: str = "cpu", dtype: str = "fp32"):
+        import torch
+
+        self.lm = lm
+        self.device = torch.device(device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise MtkitError("--device cuda asked for, but torch sees no CUDA device")
+        if dtype != "fp32" and not device.startswith("cuda"):
+            raise InputError(f"--{dtype} needs --device cuda")
+        model = lm.model.to(self.device)
+        if dtype == "fp16":
+            model = model.half()
+        elif dtype == "bf16":
+            model = model.to(torch.bfloat16)
+        self.model = model
+        self.task = None
+        self._gens: dict[tuple, Any] = {}
+
+    def set_direction(self, src: str, tgt: str) -> None:
+        self.task = self.lm.task_for(src, tgt)
+        self._gens = {}
+
+    def _generator(self, o: Options) -> Any:
+        key = (o.beam, o.lenpen, o.max_len, o.nbest)
+        if key not in self._gens:
+            gargs = argparse.Namespace(beam=o.beam, lenpen=o.lenpen, max_len_a=0, max_len_b=o.max_len,
+                                       min_len=1, nbest=max(o.nbest, 1), unkpen=0, sampling=False,
+                                       unnormalized=False, no_repeat_ngram_size=0, match_source_len=False,
+                                       temperature=1.0, keep_inference_langtok=False)
+            self._gens[key] = self.task.build_generator([self.model], gargs)
+        return self._gens[key]
+
+    def translate(self, batch: list[list[str]], o: Options) -> list[list[list[str]]]:
+        import torch
+        from fairseq import utils
+
+        d = self.task.source_dictionary
+        toks = [d.encode_line(" ".join(p), add_if_not_exist=False, append_eos=True).long() for p in batch]
+        ds = self.task.build_dataset_for_inference(toks, [t.numel() for t in toks])
+        sample = ds.collater([ds[i] for i in range(len(toks))])
+        sample = utils.move_to_cuda(sample, device=self.device) if self.device.type == "cuda" else sample
+        gen = self._generator(o)
+        with torch.inference_mode():
+            hypos = self.task.inference_step(gen, [self.model], sample)
+        tgt_dict = self.task.target_dictionary
+        out: list[list[list[str]]] = [[] for _ in batch]
+        for sid, hs in zip(sample["id"].tolist(), hypos):
+            for h in hs:
+                s = tgt_dict.string(h["tokens"].int().cpu(), extra_symbols_to_ignore=gen.symbols_to_strip_from_output)
+                out[sid].append(s.split())
+        return out
+
+
+def _find_ct2(model: Path) -> Path:
+    for cand in (model, model / "ct2"):
+        if (cand / CT2_META).is_file() and (cand / "model.bin").is_file():
+            return cand
+    raise InputError(
+        f"{model} is not a CTranslate2 export from `mtkit export ct2` (no {CT2_META} and model.bin "
+        f"there or under {model}/ct2); run `mtkit export ct2 -m MODEL --out DIR` first"
+    )
+
+
+class Ct2Engine:
+    """CTranslate2 on an exported folder; language tokens placed as fairseq did in training."""
+
+    def __init__(self, folder: Path, device: str = "cpu", threads: int = 1, dtype: str = "fp32"):
+        import ctranslate2
+
+        meta = json.loads((folder / CT2_META).read_text(encoding="utf-8"))
+        self.meta = meta
+        self.info = LangInfo(**meta["lang_info"])
+        self.max_source_positions = int(meta["max_source_positions"])
+        self.max_target_positions = int(meta["max_target_positions"])
+        self.spm_path = folder / meta["spm"] if meta.get("spm") else None
+        compute = {"fp32": "default", "fp16": "float16", "bf16": "bfloat16"}[dtype]
+        self.translator = ctranslate2.Translator(str(folder), device=device, compute_type=compute,
+                                                 intra_threads=threads, inter_threads=1)
+        self.src_prefix: list[str] = []
+        self.tgt_prefix: list[str] = []
+
+    def set_direction(self, src: str, tgt: str) -> None:
+        info = self.info
+        self.src_prefix, self.tgt_prefix = [], []
+        if info.multilingual:
+            if info.encoder_langtok == "src":
+                self.src_prefix = [info.token(src)]
+            elif info.encoder_langtok == "tgt":
+                self.src_prefix = [info.token(tgt)]
+            if info.decoder_langtok:
+                self.tgt_prefix = [info.token(tgt)]
+
+    def translate(self, batch: list[list[str]], o: Options) -> list[list[list[str]]]:
+        source = [self.src_prefix + p for p in batch]
+        kw: dict[str, Any] = {}
+        if self.tgt_prefix:
+            kw["target_prefix"] = [list(self.tgt_prefix) for _ in batch]
+        max_len = min(o.max_len, self.max_target_positions - 1)
+        res = self.translator.translate_batch(
+            source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=max(o.nbest, 1),
+            max_decoding_length=max_len + len(self.tgt_prefix), min_decoding_length=0,
+            max_batch_size=0, **kw)
+        n = len(self.tgt_prefix)
+        return [[h[n:] for h in r.hypotheses] for r in res]
