@@ -1,0 +1,136 @@
+"""mtkit translate on the session's tiny model: line contract, languages, errors, safety."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtkit.errors import InputError
+from mtkit.langs import UnknownLanguageError
+from mtkit.translate import Options, Translator
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def en_de(tiny_model):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return Translator.from_folder(tiny_model.root, "en_XX", "de_DE", options=Options(beam=5))
+
+
+def _test_pairs(tiny_model, tgt: str, n: int = 40) -> tuple[list[str], list[str]]:
+    src = (tiny_model.raw / f"test.en_XX-{tgt}.en_XX").read_text(encoding="utf-8").splitlines()[:n]
+    ref = (tiny_model.raw / f"test.en_XX-{tgt}.{tgt}").read_text(encoding="utf-8").splitlines()[:n]
+    return src, ref
+
+
+def test_lines_kept_in_order_with_empty_and_overlong(en_de, tiny_model, caplog):
+    from tiny import english_sentences
+
+    src, _ = _test_pairs(tiny_model, "de_DE", 6)
+    overlong = " ".join(english_sentences(40, seed=7))  # far beyond 64 positions
+    lines = [src[0], "", src[1], overlong, "   ", src[2], src[3], ""]
+    with caplog.at_level(logging.WARNING):
+        out = en_de.translate_lines(lines)
+    assert len(out) == len(lines)
+    assert out[1] == "" and out[4] == "" and out[7] == ""
+    assert out[3].strip(), "over-long line must be translated (truncated), not dropped"
+    assert any("truncated" in r.getMessage() and "line 4" in r.getMessage() for r in caplog.records)
+    # order restored: each line equals its translation on its own
+    for i in (0, 2, 5, 6):
+        assert out[i] == en_de.translate_lines([lines[i]])[0]
+        assert out[i].strip()
+
+
+def test_translation_learns_the_cipher(en_de, tiny_model):
+    from tiny import translate_words
+
+    src, _ = _test_pairs(tiny_model, "de_DE", 40)
+    out = en_de.translate_lines(src)
+    exact = sum(o == translate_words(s, "de_DE") for o, s in zip(out, src))
+    word_hits = sum(len(set(o.split()) & set(translate_words(s, "de_DE").split())) for o, s in zip(out, src))
+    words = sum(len(s.split()) for s in src)
+    assert word_hits / words > 0.5, (exact, word_hits, words, out[:3])
+
+
+def test_flores_codes_and_direction_switch(en_de, tiny_model):
+    en_de.set_direction("eng_Latn", "fra_Latn")
+    try:
+        assert (en_de.src, en_de.tgt) == ("en_XX", "fr_XX")
+        src, _ = _test_pairs(tiny_model, "fr_XX", 3)
+        out = en_de.translate_lines(src)
+        assert len(out) == 3 and all(o.strip() for o in out)
+    finally:
+        en_de.set_direction("en_XX", "de_DE")
+
+
+def test_unknown_language_lists_model_languages(en_de):
+    with pytest.raises(UnknownLanguageError) as e:
+        en_de.set_direction("en_XX", "ja_XX")
+    assert "en_XX de_DE fr_XX" in str(e.value)
+    with pytest.raises(UnknownLanguageError):
+        en_de.set_direction("xx_YY", "de_DE")
+    en_de.set_direction("en_XX", "de_DE")
+
+
+def test_untrained_direction_warns(en_de, caplog):
+    with caplog.at_level(logging.WARNING):
+        en_de.set_direction("de_DE", "fr_XX")
+    en_de.set_direction("en_XX", "de_DE")
+    assert any("was not among the training directions" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_piece_is_named(tiny_model, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(tiny_model.checkpoint, folder / "checkpoint.pt")
+    with pytest.raises(InputError, match="no dictionary"):
+        Translator.from_folder(folder, "en_XX", "de_DE")
+    with pytest.raises(InputError, match="no checkpoint"):
+        Translator.from_folder(tmp_path, "en_XX", "de_DE")
+
+
+def _evil_checkpoint(path: Path, marker: Path) -> None:
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"model": {}, "cfg": {}, "x": Evil()}, path)
+
+
+def test_malicious_checkpoint_refused(tiny_model, tmp_path):
+    from mtkit.checkpoint import UnsafeCheckpointError
+
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    for name in ("dict.txt", "spm.model", "langs.txt"):
+        shutil.copy(tiny_model.root / name, folder / name)
+    marker = tmp_path / "pwned"
+    _evil_checkpoint(folder / "checkpoint.pt", marker)
+    with pytest.raises(UnsafeCheckpointError):
+        Translator.from_folder(folder, "en_XX", "de_DE")
+    assert not marker.exists()
+    res = subprocess.run([str(BIN / "mtkit"), "translate", "-m", str(folder), "--src-lang", "en_XX",
+                          "--tgt-lang", "de_DE"], input="the cat\n", capture_output=True, text=True)
+    assert res.returncode == 2 and "refusing to load checkpoint" in res.stderr
+    assert not marker.exists()
+
+
+def test_cli_stdin_to_stdout(tiny_model):
+    src, _ = _test_pairs(tiny_model, "de_DE", 4)
+    text = "\n".join([src[0], "", src[1], src[2]]) + "\n"
+    res = subprocess.run([str(BIN / "mtkit"), "translate", "-m", str(tiny_model.root), "--src-lang", "eng_Latn",
+                          "--tgt-lang", "de_DE", "--beam", "2"], input=text, capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.split("\n")
+    assert out[-1] == "" and len(out) - 1 == 4
+    assert out[1] == "" and all(out[i].strip() for i in (0, 2, 3))
