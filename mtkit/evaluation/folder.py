@@ -34,6 +34,7 @@ from mtkit.langs import (
     FLORES_TO_MBART,
     MBART_TO_FLORES,
     UnknownLanguageError,
+    is_flores,
     is_ml50,
     to_flores,
     to_mbart,
@@ -214,7 +215,10 @@ def parse_thresholds(text: str) -> list[tuple[str, int]]:
 
 
 def _display(codes: list[str]) -> dict[str, str]:
-    """mBART form when every language is an ML50 language, else Flores form."""
+    """Codes as the file names write them when they agree on one form; a mix is shown in mBART form
+    if every language has one, else in Flores form."""
+    if all(is_flores(c) for c in codes):
+        return {c: c for c in codes}
     if all(is_ml50(c) or c in FLORES_TO_MBART for c in codes):
         return {c: to_mbart(c) for c in codes}
     return {c: to_flores(c) for c in codes}
@@ -257,13 +261,16 @@ def evaluate_folder(
     show = _display(codes)
 
     classes: dict[str, str] | None = None
+    class_order: list[str] | None = None
     counts: dict[str, int] | None = None
     if resource_classes is not None:
-        classes = (dict((to_flores(k), v) for k, v in resource_classes.items())
+        classes = ({to_flores(k): v for k, v in resource_classes.items()}
                    if isinstance(resource_classes, Mapping) else read_resource_classes(resource_classes))
+        class_order = list(dict.fromkeys(classes.values()))
     elif train_dir is not None:
         counts = count_training_lines(train_dir)
         classes = classes_from_counts(counts, thresholds)
+        class_order = [name for name, _ in sorted(thresholds, key=lambda t: -t[1])]
 
     results: dict[str, dict[str, Any]] = {}
     for h in tqdm(sorted(hyp_files, key=lambda h: (show[h.src], show[h.tgt])),
@@ -276,7 +283,7 @@ def evaluate_folder(
         results[name] = r
         log.info("%s: %s", name, ", ".join(f"{m} {r[m]:.1f}" for m in report.SCORE_METRICS if m in r))
 
-    aggs = report.aggregates(results, classes)
+    aggs = report.aggregates(results, classes, class_order)
     summary: dict[str, Any] = {
         "directions": results,
         "aggregates": aggs,

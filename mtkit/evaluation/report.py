@@ -14,7 +14,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ SCORE_METRICS = ("bleu", "spbleu", "chrf++", "chrf")
 LABELS = {"bleu": "BLEU", "spbleu": "spBLEU", "chrf++": "chrF++", "chrf": "chrF",
           "added_toxicity_percent": "added tox. %"}
 ENGLISH = "eng_Latn"
+KINDS = ("x->en", "en->x", "x->y")
 
 
 def is_english(code: str) -> bool:
@@ -49,22 +51,26 @@ def row_values(result: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def aggregates(results: Mapping[str, Mapping[str, Any]],
-               classes: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+               classes: Mapping[str, str] | None = None,
+               class_order: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Mean of every metric over groups of directions.
 
-    Groups: ``all``, ``x->en``, ``en->x``, ``x->y`` and, with resource classes (Flores code ->
-    class), ``{class}``, ``{class} x->en``, ``{class} en->x``, where a direction's class is the class
-    of its non-English language (directions without English are not put in a class).
+    Groups, in this order: ``all``, ``x->en``, ``en->x``, ``x->y`` and, with resource classes
+    (Flores code -> class), ``{class}``, ``{class} x->en``, ``{class} en->x`` for each class in
+    ``class_order`` (default: sorted). A direction's class is the class of its non-English language;
+    directions without English are not put in a class.
     """
-    groups: dict[str, list[str]] = {"all": []}
+    groups: dict[str, list[str]] = {k: [] for k in ("all", *KINDS)}
+    order = list(class_order) if class_order else sorted(set((classes or {}).values()))
+    for cls in order:
+        for k in ("", " x->en", " en->x"):
+            groups[cls + k] = []
     for name, r in results.items():
         kind = direction_kind(r["src_lang"], r["tgt_lang"])
         keys = ["all", kind]
-        if classes and kind != "x->y":
-            other = r["src_lang"] if kind == "x->en" else r["tgt_lang"]
-            cls = classes.get(to_flores(other))
-            if cls is not None:
-                keys += [cls, f"{cls} {kind}"]
+        cls = _class_of(r, classes)
+        if cls is not None:
+            keys += [cls, f"{cls} {kind}"]
         for k in keys:
             groups.setdefault(k, []).append(name)
     out: dict[str, dict[str, Any]] = {}
@@ -121,8 +127,9 @@ def markdown_report(results: Mapping[str, Mapping[str, Any]], aggs: Mapping[str,
                     classes: Mapping[str, str] | None, width: int) -> bytes:
     cols = _columns(results)
     head = ["direction", "lines", *[LABELS[c] for c in cols]] + (["class"] if classes else [])
+    align = ["---"] + ["---:"] * (1 + len(cols)) + (["---"] if classes else [])
     lines = ["# Evaluation", "", "## Per direction", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+             "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for name, r in results.items():
         vals = row_values(r)
         row = [name, str(r["n_lines"]), *[_fmt(vals.get(c), width) for c in cols]]
@@ -161,10 +168,8 @@ def collect_signatures(results: Mapping[str, Mapping[str, Any]]) -> dict[str, di
     return out
 
 
-def _languages(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
-    srcs = sorted({r["src_lang"] for r in results.values()})
-    tgts = sorted({r["tgt_lang"] for r in results.values()})
-    return srcs, tgts
+def _languages(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return sorted({r["src_lang"] for r in results.values()} | {r["tgt_lang"] for r in results.values()})
 
 
 def _png(fig: Any) -> bytes:
@@ -181,7 +186,7 @@ def heatmap_png(results: Mapping[str, Mapping[str, Any]], metric: str = "chrf++"
     import numpy as np
     from matplotlib.figure import Figure
 
-    srcs, tgts = _languages(results)
+    srcs = tgts = _languages(results)
     grid = np.full((len(srcs), len(tgts)), np.nan)
     for r in results.values():
         if r.get(metric) is not None:
@@ -189,7 +194,10 @@ def heatmap_png(results: Mapping[str, Mapping[str, Any]], metric: str = "chrf++"
     size = max(4.0, 0.6 * max(len(srcs), len(tgts)) + 2.0)
     fig = Figure(figsize=(size + 1.0, size))
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e0e0e0")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(tgts)), labels=tgts, rotation=60, ha="right")
     ax.set_yticks(range(len(srcs)), labels=srcs)
     ax.set_xlabel("target")
@@ -209,7 +217,7 @@ def language_bars_png(results: Mapping[str, Mapping[str, Any]], metric: str = "c
     """Per language: mean ``metric`` of directions into it and out of it."""
     from matplotlib.figure import Figure
 
-    langs = sorted({r["src_lang"] for r in results.values()} | {r["tgt_lang"] for r in results.values()})
+    langs = _languages(results)
     into, out = [], []
     for lang in langs:
         i = [r[metric] for r in results.values() if r["tgt_lang"] == lang and r.get(metric) is not None]
@@ -223,9 +231,10 @@ def language_bars_png(results: Mapping[str, Mapping[str, Any]], metric: str = "c
     ax.bar([v + 0.2 for v in x], out, width=0.4, label="out of the language (lang->x)")
     ax.set_xticks(x, labels=langs, rotation=60, ha="right")
     ax.set_ylabel(f"mean {LABELS.get(metric, metric)}")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"{LABELS.get(metric, metric)} per language")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -255,7 +264,8 @@ def write_outputs(out_dir: str | os.PathLike, files: Mapping[str, bytes]) -> lis
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not out.exists():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        tmp = out.parent / f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir()  # unlike mkdtemp, honours the umask
         try:
             for name, data in files.items():
                 (tmp / name).write_bytes(data)
