@@ -15,14 +15,17 @@ separated by ``os.pathsep``, for fairseq's own commands). That path logs a warni
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import pickle
+import pickletools
 import re
 import sys
 import tempfile
 import types
 import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -125,20 +128,80 @@ def _trusted_by_env(path: str) -> bool:
     return os.path.realpath(path) in wanted
 
 
-def scan_globals(f: str | os.PathLike | IO[bytes]) -> list[str]:
-    """The globals a zip checkpoint references that are neither torch-safe nor on our allow-list.
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
-    Static scan of ``data.pkl`` (nothing is executed). Returns [] for legacy (non-zip) files, whose
-    safety is then enforced by the weights-only unpickler itself.
+
+def _py3_name(name: str) -> str:
+    """Protocol-2 pickles name builtins ``__builtin__.x``; report the Python 3 name."""
+    module, _, attr = name.rpartition(".")
+    return f"{_PY2_MODULES.get(module, module)}.{attr}" if module else name
+
+
+def _globals_in_pickle(stream: IO[bytes]) -> set[str]:
+    """Every global one pickle references, by static disassembly (nothing is executed).
+
+    Handles GLOBAL and STACK_GLOBAL (whose module/name come from the two preceding strings).
     """
+    found: set[str] = set()
+    recent: list[str] = []
+    for opcode, arg, _pos in pickletools.genops(stream):
+        if opcode.name == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            found.add(_py3_name(f"{module}.{name}"))
+        elif opcode.name == "STACK_GLOBAL":
+            found.add(".".join(recent[-2:]) if len(recent) >= 2 else "<dynamic STACK_GLOBAL>")
+        elif isinstance(arg, str) and "UNICODE" in opcode.name or opcode.name.endswith("STRING"):
+            recent.append(str(arg))
+        elif opcode.name in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+            continue
+        elif opcode.name in ("BINGET", "LONG_BINGET", "GET"):
+            recent.append("<memo>")
+    return found
+
+
+def _torch_safe_names() -> set[str]:
     try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(f)
-    except ValueError:
-        return []
+        from torch import _weights_only_unpickler as wou
+
+        return set(wou._get_allowed_globals().keys()) | set(wou._get_user_allowed_globals().keys())
+    except Exception:  # noqa: BLE001 - private API; fall back to "nothing is pre-approved"
+        return set()
+
+
+def scan_globals(f: str | os.PathLike | IO[bytes]) -> list[str]:
+    """Globals a checkpoint references that are neither torch-safe nor on our allow-list.
+
+    A static scan of the pickle (``data.pkl`` of a zip checkpoint, or the leading pickles of the
+    legacy format); nothing is executed. The weights-only unpickler enforces the same rule again
+    while loading, so this scan is for the error message, not the only guard.
+    """
+    opened = None
+    if isinstance(f, (str, os.PathLike)):
+        opened = f = open(f, "rb")  # noqa: SIM115 - closed below
+    start = f.tell() if hasattr(f, "tell") else 0
+    try:
+        head = f.read(4)
+        f.seek(start)
+        found: set[str] = set()
+        if head == b"PK\x03\x04":
+            with zipfile.ZipFile(f) as zf:
+                names = [n for n in zf.namelist() if n.endswith("data.pkl")]
+                for name in names:
+                    found |= _globals_in_pickle(io.BytesIO(zf.read(name)))
+        else:
+            # legacy format: magic number, protocol version, sys info, then the object itself
+            for _ in range(4):
+                try:
+                    found |= _globals_in_pickle(f)
+                except Exception:  # noqa: BLE001 - unreadable stream: let the unpickler decide
+                    break
     finally:
-        if hasattr(f, "seek"):
-            f.seek(0)
-    return sorted(g for g in found if g not in ALLOWED_NAMES)
+        if opened is not None:
+            opened.close()
+        else:
+            f.seek(start)
+    safe = {_py3_name(n) for n in _torch_safe_names() | set(ALLOWED_NAMES)}
+    return sorted(g for g in found if g not in safe)
 
 
 def _name_of(f: Any) -> str:
@@ -174,10 +237,10 @@ def load(
             return torch.load(f, map_location=map_location, weights_only=True, **kwargs)
     except pickle.UnpicklingError as e:
         text = str(e)
-        m = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global[: ]+'?([\w.]+)", text)
+        m = re.search(r"GLOBAL ([\w.]+)", text)
         offending = [m.group(1)] if m else []
-        first_line = text.strip().splitlines()[0] if text.strip() else ""
-        raise UnsafeCheckpointError(name, offending, detail=first_line[:300]) from None
+        detail = "" if m else re.sub(r"\x1b\[[0-9;]*m", "", text).strip()[-300:]
+        raise UnsafeCheckpointError(name, offending, detail=detail) from None
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:

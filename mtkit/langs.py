@@ -79,17 +79,17 @@ class UnknownLanguageError(InputError):
 
 
 def _suggest(code: str, n: int = 3) -> list[str]:
+    """Closest valid codes: same language part first ("fr_FR" -> fr_XX), then spelling neighbours."""
     pool = list(ML50_LANGS) + list(FLORES200_LANGS)
     lowered = {c.lower(): c for c in pool}
-    hits = difflib.get_close_matches(code.lower(), list(lowered), n=n, cutoff=0.5)
-    # also match on the language part alone ("fr" -> fr_XX, "fra" -> fra_Latn)
     prefix = code.lower().split("_")[0]
-    hits += [c.lower() for c in pool if c.lower().split("_")[0] == prefix]
+    hits = [c.lower() for c in pool if c.lower().split("_")[0] == prefix]
+    hits += difflib.get_close_matches(code.lower(), list(lowered), n=n, cutoff=0.5)
     seen: list[str] = []
     for h in hits:
         if lowered[h] not in seen:
             seen.append(lowered[h])
-    return seen[: max(n, 3)]
+    return seen[:n]
 
 
 def unknown_language(code: str, allowed: Iterable[str] | None = None) -> UnknownLanguageError:

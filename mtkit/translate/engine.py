@@ -254,9 +254,24 @@ class Ct2Engine:
         if self.tgt_prefix:
             kw["target_prefix"] = [list(self.tgt_prefix) for _ in batch]
         max_len = min(o.max_len, self.max_target_positions - 1)
-        res = self.translator.translate_batch(
-            source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=max(o.nbest, 1),
-            max_decoding_length=max_len + len(self.tgt_prefix), min_decoding_length=0,
-            max_batch_size=0, **kw)
         n = len(self.tgt_prefix)
-        return [[h[n:] for h in r.hypotheses] for r in res]
+        rescore = bool(self.tgt_prefix) and o.lenpen != 0
+        k = max(o.nbest, o.beam if rescore else 1, 1)
+        res = self.translator.translate_batch(
+            source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=k, return_scores=True,
+            max_decoding_length=max_len + n, min_decoding_length=0, max_batch_size=0, **kw)
+        if not rescore:
+            return [[h[n:] for h in r.hypotheses[: max(o.nbest, 1)]] for r in res]
+        # CTranslate2 gives forced prefix tokens score 0 but still counts them in the length
+        # normalisation; fairseq adds their log-probability. Add it back (same for every hypothesis of
+        # a sentence, so only the ranking between lengths changes) and re-rank like fairseq.
+        prefix_lp = [s.log_probs[0] for s in self.translator.score_batch(source, [list(self.tgt_prefix)] * len(batch))]
+        out = []
+        for r, c in zip(res, prefix_lp):
+            ranked = []
+            for h, sc in zip(r.hypotheses, r.scores):
+                length = len(h) + 1  # prefix and hypothesis tokens plus </s>
+                ranked.append((sc + c / length ** o.lenpen, h[n:]))
+            ranked.sort(key=lambda t: -t[0])
+            out.append([h for _, h in ranked[: max(o.nbest, 1)]])
+        return out
