@@ -39,7 +39,7 @@ def test_ct2_agrees_with_fairseq_beam(tiny_model, ct2_dir, src, tgt, pair):
     assert len(ct) == len(lines) and ct[-1] == ""
     agree = sum(a == b for a, b in zip(fs, ct)) / len(lines)
     print(f"ct2 float32 top-1 agreement {src}-{tgt} beam 5: {agree:.3f}")
-    assert agree >= 0.95, list(zip(fs, ct))[:5]
+    assert agree >= 0.97, list(zip(fs, ct))[:5]
 
 
 def test_ct2_export_layout(ct2_dir):

@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""Whole-process CPU translation speed and BLEU: fairseq-interactive vs `mtkit translate` (fairseq engine)
+vs `mtkit translate --engine ct2` (int8), same model, inputs, beam and references. See README.md."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def tiny_inputs(n: int, tgt: str, work: Path) -> tuple[Path, Path]:
+    """n English lines of the tiny test model's synthetic language and their cipher references."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny import english_sentences, translate_words
+
+    src = english_sentences(n, seed=2026)
+    (work / "src.txt").write_text("\n".join(src) + "\n", encoding="utf-8")
+    (work / "ref.txt").write_text("\n".join(translate_words(s, tgt) for s in src) + "\n", encoding="utf-8")
+    return work / "src.txt", work / "ref.txt"
+
+
+def fairseq_interactive_cmd(files, lm, src: str, tgt: str, beam: int, inp: Path) -> list[str]:
+    from mtkit.plugin import user_dir
+
+    a = lm.args
+    cmd = [str(BIN / "fairseq-interactive"), str(files.dictionary.parent), "--user-dir", user_dir(),
+           "--path", str(files.checkpoint), "--task", a.task, "--source-lang", src, "--target-lang", tgt,
+           "--beam", str(beam), "--buffer-size", "2000", "--max-tokens", "4000", "--cpu", "--input", str(inp)]
+    if lm.info.multilingual:
+        cmd += ["--lang-dict", str(files.langs), "--lang-pairs", ",".join(lm.info.lang_pairs),
+                "--fixed-dictionary", str(files.dictionary), "--lang-tok-style", lm.info.style]
+        if lm.info.encoder_langtok:
+            cmd += ["--encoder-langtok", lm.info.encoder_langtok]
+        if lm.info.decoder_langtok:
+            cmd += ["--decoder-langtok"]
+    if files.spm:
+        cmd += ["--bpe", "sentencepiece", "--sentencepiece-model", str(files.spm)]
+    return cmd
+
+
+def parse_interactive(stdout: str, n: int) -> list[str]:
+    hyps = [""] * n
+    for line in stdout.splitlines():
+        if line.startswith("D-"):
+            head, _score, *text = line.split("\t")
+            hyps[int(head[2:])] = text[0] if text else ""
+    return hyps
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
+    return wall, res.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-m", "--model", required=True, help="model folder (see docs/translate.md)")
+    ap.add_argument("--src-lang", default="en_XX")
+    ap.add_argument("--tgt-lang", default="de_DE")
+    ap.add_argument("--src", help="source file (default: 2,000 lines of the tiny model's synthetic language)")
+    ap.add_argument("--ref", help="reference file (with --src)")
+    ap.add_argument("--lines", type=int, default=2000)
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=1, help="runs per system; medians reported")
+    ap.add_argument("--out", help="write results JSON here")
+    args = ap.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import sacrebleu
+    import sentencepiece as spm
+
+    from mtkit.export.ct2 import export_ct2
+    from mtkit.translate.model import build_model, find_files
+
+    work = Path(tempfile.mkdtemp(prefix="mtkit-bench-"))
+    if args.src:
+        src_file, ref_file = Path(args.src), Path(args.ref)
+    else:
+        src_file, ref_file = tiny_inputs(args.lines, args.tgt_lang, work)
+    files = find_files(args.model)
+    lm = build_model(files)
+    ct2_dir = export_ct2(files, work / "ct2-int8", quantization="int8")
+    ct2_f32 = export_ct2(files, work / "ct2-float32", quantization="float32")
+    src_lines = src_file.read_text(encoding="utf-8").splitlines()
+    refs = ref_file.read_text(encoding="utf-8").splitlines()
+    sp = spm.SentencePieceProcessor(model_file=str(files.spm))
+    n_src_tok = sum(len(sp.encode(s)) for s in src_lines)
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE", MKL_NUM_THREADS="1")
+    mt = [str(BIN / "mtkit"), "translate", "--src-lang", args.src_lang, "--tgt-lang", args.tgt_lang,
+          "--beam", str(args.beam), "--threads", "1", "--no-progress", str(src_file)]
+    systems = {
+        "fairseq-interactive": (fairseq_interactive_cmd(files, lm, args.src_lang, args.tgt_lang, args.beam, src_file),
+                                lambda out: parse_interactive(out, len(src_lines))),
+        "mtkit translate (fairseq)": (mt + ["-m", str(args.model)], lambda out: out.split("\n")[:-1]),
+        "mtkit translate --engine ct2 int8": (mt + ["-m", str(ct2_dir), "--engine", "ct2"],
+                                              lambda out: out.split("\n")[:-1]),
+        "mtkit translate --engine ct2 float32": (mt + ["-m", str(ct2_f32), "--engine", "ct2"],
+                                                 lambda out: out.split("\n")[:-1]),
+    }
+    walls: dict[str, list[float]] = {k: [] for k in systems}
+    hyps: dict[str, list[str]] = {}
+    for _ in range(args.repeats):  # interleaved so that machine noise hits every system alike
+        for name, (cmd, parse) in systems.items():
+            wall, out = timed(cmd, env)
+            walls[name].append(wall)
+            hyps[name] = parse(out)
+    base = statistics.median(walls["fairseq-interactive"])
+    rows = []
+    for name in systems:
+        w = statistics.median(walls[name])
+        h = hyps[name]
+        assert len(h) == len(src_lines), (name, len(h))
+        out_tok = sum(len(sp.encode(x)) for x in h)
+        bleu = sacrebleu.corpus_bleu(h, [refs]).score
+        rows.append({"system": name, "wall_s": round(w, 3), "src_tok_per_s": round(n_src_tok / w, 1),
+                     "out_tok_per_s": round(out_tok / w, 1), "bleu": round(bleu, 2),
+                     "speedup_vs_interactive": round(base / w, 2), "walls": [round(x, 3) for x in walls[name]]})
+    ref_h = hyps["fairseq-interactive"]
+    agree = {name: sum(a == b for a, b in zip(ref_h, h)) for name, h in hyps.items()}
+    print(f"{len(src_lines)} lines, {n_src_tok} source SPM tokens, beam {args.beam}, 1 intra-op thread, "
+          f"OMP_WAIT_POLICY=PASSIVE, whole process, median of {args.repeats}")
+    print(f"{'system':40s} {'wall s':>8s} {'src tok/s':>10s} {'out tok/s':>10s} {'BLEU':>7s} {'x interactive':>14s}")
+    for r in rows:
+        print(f"{r['system']:40s} {r['wall_s']:8.2f} {r['src_tok_per_s']:10.1f} {r['out_tok_per_s']:10.1f} "
+              f"{r['bleu']:7.2f} {r['speedup_vs_interactive']:14.2f}")
+    for name, a in agree.items():
+        print(f"top-1 identical to fairseq-interactive: {name}: {a}/{len(src_lines)}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "agree": agree, "lines": len(src_lines),
+                                              "beam": args.beam}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
