@@ -284,11 +284,12 @@ def evaluate_folder(
         log.info("%s: %s", name, ", ".join(f"{m} {r[m]:.1f}" for m in report.SCORE_METRICS if m in r))
 
     aggs = report.aggregates(results, classes, class_order)
+    by_flores = {to_flores(c): shown for c, shown in show.items()}
     summary: dict[str, Any] = {
         "directions": results,
         "aggregates": aggs,
         "signatures": report.collect_signatures(results),
-        "resource_classes": ({show.get(k, k): v for k, v in classes.items()} if classes else None),
+        "resource_classes": ({by_flores.get(k, k): v for k, v in classes.items()} if classes else None),
         "training_lines": counts,
         "settings": {
             "metrics": wanted, "split": split, "hyp_dir": str(hyp_dir), "ref_dir": str(ref_dir),
