@@ -1,0 +1,286 @@
+"""MoE checkpoints in NLLB's layout: ``<prefix>-shared.pt`` + ``<prefix>-rank-{r}.pt``.
+
+- ``-rank-{r}.pt`` (one per training rank): ``{"model": expert params of rank r with *local*
+  expert numbers (``...moe_layer.experts.{j}.fc1.weight``), "last_optimizer_state": rank r's
+  optimizer state, "moe": layout}``;
+- ``-shared.pt`` (written by rank 0): every other key of fairseq's checkpoint (non-expert params,
+  cfg, optimizer history, extra state) and ``"moe": {"world_size", "num_experts"}``.
+
+A key is an expert key when its name contains "expert" but not "expert_centroids" (NLLB's rule).
+Loading merges the files for whatever layout the reading process has: expert ``g`` is looked up
+in the file of the first rank that held it at save time, then renumbered to the reader's local
+numbering, so one process can hold all experts (generation) or N ranks a slice each.
+
+:func:`install_into_fairseq` makes fairseq-train write and resume this layout (every rank writes,
+suffix ``-rank-{r}``) and makes ``fairseq-generate --path <prefix>-shared.pt`` (or any
+``-rank-{r}.pt``) load it. Everything is read through :func:`mtkit.checkpoint.load`.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import shutil
+from typing import Any
+
+from mtkit import checkpoint
+from mtkit.errors import MtkitError
+from mtkit.modules.moe.parallel import expert_layout
+
+logger = logging.getLogger(__name__)
+
+_EXPERT_RE = re.compile(r"(.*\.experts\.)(\d+)(\..*)")
+_RANK_RE = re.compile(r"-rank-(\d+)\.pt$")
+
+
+def is_expert_key(key: str) -> bool:
+    return "expert" in key and "expert_centroids" not in key
+
+
+def prefix_of(path: str) -> str | None:
+    """``.../checkpoint_last`` for ``...-shared.pt`` / ``...-rank-3.pt`` / a bare prefix; else None."""
+    path = str(path)
+    if path.endswith("-shared.pt"):
+        return path[: -len("-shared.pt")]
+    m = _RANK_RE.search(path)
+    if m:
+        return path[: m.start()]
+    if os.path.exists(path + "-shared.pt"):
+        return path
+    if path.endswith(".pt") and os.path.exists(path[:-3] + "-shared.pt"):
+        return path[:-3]
+    return None
+
+
+def shared_path(prefix: str) -> str:
+    return f"{prefix}-shared.pt"
+
+
+def rank_path(prefix: str, rank: int) -> str:
+    return f"{prefix}-rank-{rank}.pt"
+
+
+def split_state(state: dict[str, Any], world_size: int, rank: int, num_experts: int
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """fairseq's full training state of one rank -> (shared state, this rank's expert state)."""
+    model = state["model"]
+    shared = {k: v for k, v in state.items() if k not in ("model", "last_optimizer_state")}
+    shared["model"] = {k: v for k, v in model.items() if not is_expert_key(k)}
+    shared["moe"] = {"world_size": world_size, "num_experts": num_experts}
+    layout = expert_layout(world_size, rank, num_experts)
+    expert = {
+        "model": {k: v for k, v in model.items() if is_expert_key(k)},
+        "moe": {"world_size": world_size, "rank": rank, "num_experts": num_experts,
+                "local_experts": layout.local_experts},
+    }
+    if "last_optimizer_state" in state:
+        expert["last_optimizer_state"] = state["last_optimizer_state"]
+    return shared, expert
+
+
+def save_split(state: dict[str, Any], prefix: str, world_size: int, rank: int, num_experts: int) -> None:
+    """Write this rank's ``-rank-{rank}.pt`` and, on rank 0, ``-shared.pt`` (atomically)."""
+    shared, expert = split_state(state, world_size, rank, num_experts)
+    checkpoint.save(expert, rank_path(prefix, rank))
+    if rank == 0:
+        checkpoint.save(shared, shared_path(prefix))
+
+
+def _renumber(key: str, offset_map: dict[int, int]) -> str | None:
+    m = _EXPERT_RE.match(key)
+    if not m:
+        return key
+    new = offset_map.get(int(m.group(2)))
+    return None if new is None else f"{m.group(1)}{new}{m.group(3)}"
+
+
+def load_merged(path: str, world_size: int = 1, rank: int = 0, trust: bool = False,
+                with_optimizer: bool = False) -> dict[str, Any]:
+    """The state a process at (rank, world_size) needs: shared keys + its experts, renumbered
+    to its local numbering. ``path``: a prefix, ``-shared.pt`` or ``-rank-{r}.pt``."""
+    prefix = prefix_of(path) or str(path)
+    if not os.path.exists(shared_path(prefix)):
+        raise MtkitError(f"MoE checkpoint {prefix}: {shared_path(prefix)} is missing; an MoE checkpoint is "
+                         "<prefix>-shared.pt plus <prefix>-rank-<r>.pt files")
+    state = checkpoint.load(shared_path(prefix), trust=trust)
+    meta = state.get("moe") or {}
+    num_experts = int(meta.get("num_experts") or 0)
+    saved_world = int(meta.get("world_size") or len(glob.glob(f"{glob.escape(prefix)}-rank-*.pt")))
+    if num_experts <= 0:
+        raise MtkitError(f"{shared_path(prefix)} has no 'moe' metadata; was it written by mtkit?")
+    wanted = expert_layout(world_size, rank, num_experts).local_experts
+    model = dict(state["model"])
+    files: dict[int, list[int]] = {}  # saved rank -> global experts to take from it
+    for g in wanted:
+        files.setdefault(next(r for r in range(saved_world)
+                              if g in expert_layout(saved_world, r, num_experts).local_experts), []).append(g)
+    for r, globals_ in sorted(files.items()):
+        fpath = rank_path(prefix, r)
+        if not os.path.exists(fpath):
+            raise MtkitError(f"MoE checkpoint {prefix}: {fpath} is missing (written by {saved_world} ranks)")
+        part = checkpoint.load(fpath, trust=trust)
+        held = expert_layout(saved_world, r, num_experts).local_experts
+        local_of = {held.index(g): wanted.index(g) for g in globals_}
+        for k, v in part["model"].items():
+            new = _renumber(k, local_of)
+            if new is not None:
+                model[new] = v
+        if with_optimizer and saved_world == world_size and r == rank and "last_optimizer_state" in part:
+            state["last_optimizer_state"] = part["last_optimizer_state"]
+    state["model"] = model
+    return state
+
+
+def load_moe_for_inference(path_prefix: str, trust: bool = False) -> dict[str, Any]:
+    """A fairseq-style state dict with *all* experts (``experts.0 .. experts.{E-1}``) for one
+    process. ``path_prefix``: ``.../checkpoint_last`` or its ``-shared.pt`` / ``-rank-{r}.pt``."""
+    return load_merged(path_prefix, world_size=1, rank=0, trust=trust)
+
+
+def reshard(path_prefix: str, out_prefix: str, num_ranks: int, trust: bool = False) -> None:
+    """Rewrite a checkpoint for ``num_ranks`` files (e.g. one file per expert, as the HF NLLB-MoE
+    converter expects: ``num_ranks = E``)."""
+    full = load_moe_for_inference(path_prefix, trust=trust)
+    E = int(full["moe"]["num_experts"])
+    for r in range(num_ranks):
+        layout = expert_layout(num_ranks, r, E)
+        local = {g: j for j, g in enumerate(layout.local_experts)}
+        part = {k: v for k, v in full["model"].items() if is_expert_key(k)}
+        model = {}
+        for k, v in part.items():
+            m = _EXPERT_RE.match(k)
+            if m and int(m.group(2)) in local:
+                model[f"{m.group(1)}{local[int(m.group(2))]}{m.group(3)}"] = v
+        checkpoint.save({"model": model, "moe": {"world_size": num_ranks, "rank": r, "num_experts": E,
+                                                 "local_experts": layout.local_experts}}, rank_path(out_prefix, r))
+    shared = {k: v for k, v in full.items() if k != "model"}
+    shared["model"] = {k: v for k, v in full["model"].items() if not is_expert_key(k)}
+    shared["moe"] = {"world_size": num_ranks, "num_experts": E}
+    checkpoint.save(shared, shared_path(out_prefix))
+
+
+# ----------------------------------------------------------------------------- fairseq hooks
+
+def _dist() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _num_experts(model: Any) -> int:
+    return int(getattr(getattr(model, "args", None), "moe_expert_count", 0) or 0) if getattr(model, "is_moe", False) else 0
+
+
+_installed = False
+
+
+def install_into_fairseq() -> None:
+    """Patch fairseq's Trainer and checkpoint_utils for the MoE layout (idempotent; only MoE
+    models are affected)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from fairseq import checkpoint_utils
+    from fairseq.trainer import Trainer
+
+    orig_suffix = Trainer.checkpoint_suffix
+    orig_should_save = Trainer.should_save_checkpoint_on_current_rank
+    orig_save = Trainer.save_checkpoint
+    orig_load = Trainer.load_checkpoint
+    orig_save_cu = checkpoint_utils.save_checkpoint
+    orig_load_cpu = checkpoint_utils.load_checkpoint_to_cpu
+
+    def is_moe(trainer: Trainer) -> bool:
+        return _num_experts(trainer.get_model()) > 0
+
+    def checkpoint_suffix(self: Trainer) -> str:
+        base = orig_suffix.fget(self)
+        return f"{base}-rank-{self.data_parallel_rank}" if is_moe(self) else base
+
+    def should_save(self: Trainer) -> bool:
+        return True if is_moe(self) else orig_should_save.fget(self)
+
+    def save_checkpoint(self: Trainer, filename: str, extra_state: dict) -> str | None:
+        if not is_moe(self):
+            return orig_save(self, filename, extra_state)
+        from fairseq import utils
+
+        state = utils.move_to_cpu(self.state_dict())
+        state["extra_state"].update(extra_state)
+        prefix = prefix_of(filename) or filename[:-3]
+        world, rank = _dist()
+        save_split(state, prefix, world, rank, _num_experts(self.get_model()))
+        logger.info("saved MoE checkpoint %s-{shared,rank-%d}.pt", prefix, rank)
+        return os.path.abspath(filename)
+
+    def load_checkpoint(self: Trainer, filename: str, *args: Any, **kwargs: Any) -> Any:
+        if not is_moe(self):
+            return orig_load(self, filename, *args, **kwargs)
+        ck = self.cfg.checkpoint
+        old = ck.load_checkpoint_on_all_dp_ranks
+        ck.load_checkpoint_on_all_dp_ranks = True  # every rank reads its own experts
+        try:
+            return orig_load(self, filename, *args, **kwargs)
+        finally:
+            ck.load_checkpoint_on_all_dp_ranks = old
+
+    def save_cu(cfg: Any, trainer: Trainer, epoch_itr: Any, val_loss: Any) -> Any:
+        out = orig_save_cu(cfg, trainer, epoch_itr, val_loss)
+        if is_moe(trainer) and trainer.data_parallel_rank == 0:
+            sync_shared_files(cfg.save_dir)
+        return out
+
+    def load_cpu(path: str, arg_overrides: dict | None = None, load_on_all_ranks: bool = False) -> dict:
+        prefix = prefix_of(str(path))
+        if prefix is None:
+            return orig_load_cpu(path, arg_overrides, load_on_all_ranks)
+        world, rank = _dist()
+        state = load_merged(prefix, world, rank, trust=checkpoint._trusted_by_env(shared_path(prefix)),
+                            with_optimizer=True)
+        return _finish_fairseq_state(state, arg_overrides)
+
+    Trainer.checkpoint_suffix = property(checkpoint_suffix)
+    Trainer.should_save_checkpoint_on_current_rank = property(should_save)
+    Trainer.save_checkpoint = save_checkpoint
+    Trainer.load_checkpoint = load_checkpoint
+    checkpoint_utils.save_checkpoint = save_cu
+    checkpoint_utils.load_checkpoint_to_cpu = load_cpu
+
+
+def _finish_fairseq_state(state: dict, arg_overrides: dict | None) -> dict:
+    """What fairseq's load_checkpoint_to_cpu does after torch.load (overrides, cfg, upgrade)."""
+    from fairseq import checkpoint_utils
+    from fairseq.dataclass.utils import overwrite_args_by_name
+    from omegaconf import OmegaConf
+
+    if state.get("args") is not None and arg_overrides is not None:
+        for name, val in arg_overrides.items():
+            setattr(state["args"], name, val)
+    if state.get("cfg") is not None:
+        state["cfg"] = OmegaConf.create(state["cfg"], flags={"allow_objects": True})
+        if arg_overrides is not None:
+            overwrite_args_by_name(state["cfg"], arg_overrides)
+    return checkpoint_utils._upgrade_state_dict(state)
+
+
+def sync_shared_files(save_dir: str) -> None:
+    """fairseq copies rank files to checkpoint_last/best names; give each rank-0 file its shared
+    partner (copied from the newest shared file) and drop shared files whose rank-0 file is gone."""
+    rank0 = {p[: -len("-rank-0.pt")]: p for p in glob.glob(os.path.join(glob.escape(save_dir), "*-rank-0.pt"))}
+    shared = {p[: -len("-shared.pt")]: p for p in glob.glob(os.path.join(glob.escape(save_dir), "*-shared.pt"))}
+    if not shared:
+        return
+    newest = max(shared.values(), key=os.path.getmtime)
+    for prefix, rpath in rank0.items():
+        spath = shared_path(prefix)
+        if spath != newest and (not os.path.exists(spath) or os.path.getmtime(spath) < os.path.getmtime(rpath)):
+            tmp = spath + ".tmp"
+            shutil.copyfile(newest, tmp)
+            os.replace(tmp, spath)
+    for prefix, spath in shared.items():
+        if prefix not in rank0:
+            os.remove(spath)
