@@ -134,3 +134,28 @@ def test_cli_stdin_to_stdout(tiny_model):
     out = res.stdout.split("\n")
     assert out[-1] == "" and len(out) - 1 == 4
     assert out[1] == "" and all(out[i].strip() for i in (0, 2, 3))
+
+
+def test_moe_checkpoint_all_experts_in_one_process(tiny_model, tmp_path):
+    """A few-update MoE model (mtkit's transformer_moe, NLLB shared/rank layout) translates with the
+    fairseq engine (line contract kept); the ct2 export refuses it with a reason."""
+    pytest.importorskip("mtkit.moe_checkpoint")
+    args = tiny_model.train_args()
+    args[args.index("--arch") + 1] = "transformer_moe"
+    args[args.index("--criterion") + 1] = "moe_label_smoothed_cross_entropy"
+    folder = tmp_path / "moe"
+    args += ["--moe-expert-count", "2", "--moe-freq", "2", "--max-update", "4", "--save-dir",
+             str(folder / "checkpoints")]
+    res = subprocess.run([str(BIN / "fairseq-train"), *args], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (folder / "checkpoints" / "checkpoint_last-shared.pt").exists()
+    for name in ("dict.txt", "spm.model", "langs.txt"):
+        shutil.copy(tiny_model.root / name, folder / name)
+    t = Translator.from_folder(folder, "en_XX", "de_DE", options=Options(beam=2, max_len=10))
+    assert any(".moe_layer.experts.1." in k for k in t.engine.model.state_dict())
+    out = t.translate_lines(["the cat", "", "a dog sees the tree"])
+    assert len(out) == 3 and out[1] == ""
+    res = subprocess.run([str(BIN / "mtkit"), "export", "ct2", "-m", str(folder), "--out", str(tmp_path / "c")],
+                         capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 2 and "mixture-of-experts" in res.stderr

@@ -41,7 +41,10 @@ def _converter_class() -> type:
 
             lm = self._loaded
             args = lm.args
-            spec = ct2fs._get_model_spec(args)
+            try:
+                spec = ct2fs._get_model_spec(args)
+            except ValueError as e:
+                raise MtkitError(f"CTranslate2 cannot represent this model: {e}") from None
             if not isinstance(spec, ct2fs.transformer_spec.TransformerSpec):
                 raise MtkitError(f"architecture {args.arch} is not an encoder-decoder model; "
                                  "mtkit export ct2 handles translation models only")
@@ -71,6 +74,9 @@ def export_ct2(files: ModelFiles, out: str | os.PathLike, quantization: str = "f
     if out.exists() and not force and any(out.iterdir()):
         raise MtkitError(f"output folder {out} exists and is not empty; pass --force to replace it")
     lm = build_model(files, trust=trust)
+    if any(".moe_layer." in k for k in lm.model.state_dict()):
+        raise MtkitError("mixture-of-experts checkpoints cannot be exported to CTranslate2 (it has no MoE "
+                         "layers); translate them with the fairseq engine, which loads all experts")
     if getattr(lm.args, "lang_tok_replacing_bos_eos", False):
         raise MtkitError("--lang-tok-replacing-bos-eos models cannot be exported to CTranslate2")
     conv = _converter_class()(lm)

@@ -30,7 +30,9 @@ from mtkit.errors import InputError, MtkitError
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAMES = ("checkpoint.pt", "model.pt", "checkpoint_best.pt", "checkpoint_last.pt")
+CHECKPOINT_NAMES = ("checkpoint.pt", "model.pt", "checkpoint_best.pt", "checkpoint_last.pt",
+                    # MoE checkpoints (mtkit.moe_checkpoint layout): <prefix>-shared.pt + <prefix>-rank-<r>.pt
+                    "checkpoint-shared.pt", "checkpoint_best-shared.pt", "checkpoint_last-shared.pt")
 SPM_NAMES = ("spm.model", "sentencepiece.bpe.model", "sentencepiece.model")
 LANGS_NAMES = ("langs.txt", "ML50_langs.txt", "lang_list.txt")
 MULTI_TASK = "translation_multi_simple_epoch"
@@ -85,7 +87,8 @@ def find_files(
     else:
         folder = model
         dirs = [folder, folder / "checkpoints"]
-        ckpt = Path(checkpoint) if checkpoint else (_first(dirs, CHECKPOINT_NAMES) or _only(dirs, "*.pt"))
+        ckpt = Path(checkpoint) if checkpoint else (
+            _first(dirs, CHECKPOINT_NAMES) or _only(dirs, "*.pt") or _only(dirs, "*-shared.pt"))
         dirs = [folder, folder.parent] if folder.name == "checkpoints" else [folder]
     if checkpoint:
         ckpt = Path(checkpoint)
@@ -287,7 +290,22 @@ def _setup_task(args: argparse.Namespace, files: ModelFiles, info: LangInfo, src
     return tasks.setup_task(a)
 
 
+def is_moe_checkpoint(path: str | os.PathLike) -> bool:
+    """True for an MoE checkpoint in mtkit's NLLB layout (``-shared.pt`` / ``-rank-<r>.pt``)."""
+    try:
+        from mtkit import moe_checkpoint
+    except ImportError:
+        return False
+    return moe_checkpoint.prefix_of(str(path)) is not None
+
+
 def load_state(path: Path, trust: bool = False) -> dict[str, Any]:
+    """The checkpoint's state through the safe loader; MoE checkpoints with all experts merged."""
+    if is_moe_checkpoint(path):
+        from mtkit import moe_checkpoint
+
+        logger.info("MoE checkpoint %s: loading the shared file and every expert into this process", path)
+        return moe_checkpoint.load_moe_for_inference(str(path), trust=trust)
     from mtkit import checkpoint
 
     return checkpoint.load(str(path), map_location="cpu", trust=trust)
