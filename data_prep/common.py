@@ -110,9 +110,27 @@ def read_lines(path: str | os.PathLike) -> Iterator[str]:
             yield decode_line(raw, path, i)
 
 
-def read_pairs(src_path: str | os.PathLike, tgt_path: str | os.PathLike) -> Iterator[tuple[str, str]]:
-    """Yield aligned (src, tgt) lines; a different line count is an error naming both files."""
-    a, b = read_lines(src_path), read_lines(tgt_path)
+def read_lines_lenient(path: str | os.PathLike) -> Iterator[str | LineError]:
+    """Like :func:`read_lines`, but yields the :class:`LineError` in place of a bad line.
+
+    Filters use this to drop (and count) a bad pair instead of stopping, while keeping alignment.
+    """
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:
+                yield decode_line(raw, path, i)
+            except LineError as e:
+                yield e
+
+
+def read_pairs(src_path: str | os.PathLike, tgt_path: str | os.PathLike,
+               lenient: bool = False) -> Iterator[tuple]:
+    """Yield aligned (src, tgt) lines; a different line count is an error naming both files.
+
+    With ``lenient=True`` a bad line comes back as a :class:`LineError` object instead of raising.
+    """
+    reader = read_lines_lenient if lenient else read_lines
+    a, b = reader(src_path), reader(tgt_path)
     n = 0
     sentinel = object()
     while True:
