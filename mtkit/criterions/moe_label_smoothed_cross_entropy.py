@@ -91,14 +91,14 @@ class MoELabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
         log = {
             "loss": total.data, "nll_loss": nll_loss.data, "ntokens": sample["ntokens"],
             "nsentences": sample["target"].size(0), "sample_size": sample_size,
-            "gate_loss": float(gate_loss), "moe_n": 1,
+            "gate_loss": float(gate_loss.detach()), "moe_n": 1,
         }
         for key in _AVG_KEYS:
             vals = [m.metadata[key] for m in moe_layers if key in m.metadata]
             log[key] = sum(vals) / len(vals) if vals else 0.0
         if gates:
-            log["cmr_loss"] = float(cmr)
-            log["cmr_gate"] = float(sum(g.last_sum for g in gates) / sum(g.last_count for g in gates).clamp_min(1))
+            log["cmr_loss"] = float(cmr.detach())
+            log["cmr_gate"] = float(sum(g.last_sum.detach() for g in gates) / sum(g.last_count for g in gates).clamp_min(1))
         if self.langs:
             log.update(self._lang_usage(core, sample, moe_layers))
         if self.report_accuracy:

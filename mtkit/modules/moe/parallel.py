@@ -55,8 +55,9 @@ _GROUPS: dict[tuple, object] = {}
 
 
 def _group(ranks: list[int], world: int) -> object | None:
-    """A process group for ``ranks`` (None = the default group when it spans the world)."""
-    if len(ranks) == world:
+    """A process group for ``ranks`` (None = the default group when it spans the world, or
+    unused when it is a single rank)."""
+    if len(ranks) == world or len(ranks) == 1:
         return None
     return _GROUPS[tuple(ranks)]
 
@@ -72,7 +73,7 @@ def current_layout(num_experts: int) -> tuple[ExpertLayout, object | None, objec
         for r in range(world):  # every rank builds every group once
             other = expert_layout(world, r, num_experts)
             for ranks in (other.a2a_ranks, other.replica_ranks):
-                if tuple(ranks) not in _GROUPS and len(ranks) < world:
+                if tuple(ranks) not in _GROUPS and 1 < len(ranks) < world:
                     _GROUPS[tuple(ranks)] = dist.new_group(ranks)
     return layout, _group(layout.a2a_ranks, world), _group(layout.replica_ranks, world)
 
