@@ -53,7 +53,18 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
   "${PIP[@]}" install "torch>=2.6"
 else
   step "no GPU: installing the CPU build of torch $TORCH_VERSION"
-  "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "$TORCH_CPU_INDEX"
+  if "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)" \
+      "$TORCH_CPU_INDEX/torch/" >/dev/null 2>&1; then
+    "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "$TORCH_CPU_INDEX" --extra-index-url https://pypi.org/simple
+  else
+    # offline or mirrored machines: pip's configured indexes / find-links must provide the +cpu wheel
+    step "CPU index $TORCH_CPU_INDEX not reachable; using pip's configured indexes"
+    "${PIP[@]}" install "torch==$TORCH_VERSION"
+  fi
+  if [ "$("$VENV/bin/python" -c 'import torch; print(torch.version.cuda or "cpu")')" != "cpu" ]; then
+    echo "setup.sh: warning: a CUDA build of torch was installed on a machine without a GPU;" \
+         "set MTKIT_TORCH_INDEX to a reachable CPU wheel index to avoid the large download" >&2
+  fi
 fi
 
 if "$VENV/bin/python" -c "import fairseq" 2>/dev/null; then
