@@ -55,7 +55,7 @@ else
   step "no GPU: installing the CPU build of torch $TORCH_VERSION"
   if "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)" \
       "$TORCH_CPU_INDEX/torch/" >/dev/null 2>&1; then
-    "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "$TORCH_CPU_INDEX" --extra-index-url https://pypi.org/simple
+    "${PIP[@]}" install "torch==$TORCH_VERSION" --index-url "$TORCH_CPU_INDEX"
   else
     # offline or mirrored machines: pip's configured indexes / find-links must provide the +cpu wheel
     step "CPU index $TORCH_CPU_INDEX not reachable; using pip's configured indexes"
