@@ -130,6 +130,20 @@ def test_japanese_korean_without_extra_name_the_extra(monkeypatch, lang, module,
     assert score_direction(["x"], ["x"], lang, metrics="chrf++")["chrf++"] == 100.0
 
 
+@pytest.mark.parametrize("lang,tok,module", [("jpn_Jpan", "ja-mecab", "MeCab"),
+                                              ("ko_KR", "ko-mecab", "mecab_ko")])
+def test_japanese_korean_with_the_extra_equal_the_command_line(tmp_path, capsys, lang, tok, module):
+    pytest.importorskip(module)  # only where mtkit[ja] / mtkit[ko] is installed
+    text = {"ja-mecab": ["猫が魚を食べた。", "今日は良い天気です。"], "ko-mecab": ["고양이가 생선을 먹었다.", "오늘은 날씨가 좋다."]}[tok]
+    hyp = write(tmp_path / "h", [t[:-2] + t[-1] for t in text])
+    ref = write(tmp_path / "r", text)
+    rc, out, _ = run_cli(capsys, "--hyp", str(hyp), "--ref", str(ref), "--tgt-lang", lang,
+                         "--metrics", "bleu", "--json", "-w", "6")
+    ours = json.loads(out)
+    assert (ours["bleu"], ours["signatures"]["bleu"]) == sacrebleu_cli(ref, hyp, "-tok", tok)["BLEU"]
+    assert f"tok:{tok}" in ours["signatures"]["bleu"]
+
+
 def test_spm_tokenisers_never_download():
     with pytest.raises(MtkitError, match="--spm-model"):
         score_direction(["a"], ["a"], "en_XX", metrics="bleu", tokenize="flores200")
