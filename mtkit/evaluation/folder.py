@@ -26,6 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from data_prep.common import count_lines
 from mtkit.errors import InputError, MtkitError
 from mtkit.evaluation import report
 from mtkit.evaluation.scoring import DEFAULT_METRICS, parse_metrics, score_files
@@ -178,21 +179,13 @@ def count_training_lines(train_dir: str | os.PathLike) -> dict[str, int]:
         m = _TRAIN_FILE.match(p.name)
         if not m or m["lang"] != m["a"]:
             continue
-        n = _count_lines(p)
+        n = count_lines(p)
         for code in (m["a"], m["b"]):
             key = to_flores(code)
             counts[key] = counts.get(key, 0) + n
     if not counts:
         raise InputError(f"--train-dir {root}: no train.{{src}}-{{tgt}}.{{lang}} files found")
     return counts
-
-
-def _count_lines(path: Path) -> int:
-    n = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            n += chunk.count(b"\n")
-    return n
 
 
 def classes_from_counts(counts: Mapping[str, int],

@@ -6,19 +6,18 @@ pyplot, no global backend switch), so they work headless and inside other progra
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from data_prep.common import atomic_open
 from mtkit.langs import to_flores
 
 SCORE_METRICS = ("bleu", "spbleu", "chrf++", "chrf")
@@ -276,16 +275,7 @@ def write_outputs(out_dir: str | os.PathLike, files: Mapping[str, bytes]) -> lis
         return [out / n for n in files]
     paths = []
     for name, data in files.items():
-        target = out / name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
-        paths.append(target)
+        with atomic_open(out / name, "wb") as f:
+            f.write(data)
+        paths.append(out / name)
     return paths
-

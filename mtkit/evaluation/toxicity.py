@@ -68,6 +68,9 @@ class ToxicityLists:
         self.password = password.encode("utf-8") if isinstance(password, str) else password
         self._cache: dict[str, list[str]] = {}
 
+    def __str__(self) -> str:  # what reports record (never the password)
+        return str(self.source)
+
     def path_for(self, lang: str) -> Path:
         code = to_flores(lang)
         if self.source.is_file():
