@@ -127,9 +127,11 @@ def parse_generate_output(path: str | os.PathLike, expected_lines: int | None = 
             n = expected_lines if expected_lines is not None else max(out.hyps) + 1
             raise InputError(
                 f"{path}: no hypothesis for {len(missing_ids)} of {n} sentence ids: {_ids(missing_ids)}. "
-                "fairseq-generate skips inputs longer than the model's limits (--max-source-positions, "
-                "--skip-invalid-size-inputs-valid-test) and then the lines cannot be aligned by position. "
-                "Re-generate with larger limits, or score them as empty hypotheses with --missing-as-empty"
+                "fairseq-generate silently skips inputs longer than the model's limits "
+                "(--max-source-positions, --skip-invalid-size-inputs-valid-test) and, when --batch-size is "
+                "not a multiple of --required-batch-size-multiple (default 8), sentences that do not fill a "
+                "batch; the lines cannot be aligned by position. Re-generate (larger limits, --batch-size a "
+                "multiple of 8), or score them as empty hypotheses with --missing-as-empty"
             )
     n = expected_lines if expected_lines is not None else (max(out.hyps) + 1 if out.hyps else 0)
     return [clean_hypothesis(out.hyps[i], remove_bpe) if i in out.hyps else "" for i in range(n)]
