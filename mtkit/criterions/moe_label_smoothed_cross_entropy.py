@@ -76,7 +76,9 @@ class MoELabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
         net_output = model(**sample["net_input"])
         loss, nll_loss = self.compute_loss(model, net_output, sample, reduce=reduce)
         sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
-        core = getattr(model, "module", model)
+        core = model
+        while isinstance(getattr(core, "module", None), torch.nn.Module):  # unwrap DDP wrappers
+            core = core.module
         moe_layers = [m for m in core.modules() if isinstance(m, MoELayer) and m.l_aux is not None]
         gate_loss = loss.new_zeros(())
         for m in moe_layers:

@@ -1,0 +1,155 @@
+"""MoE model end to end: registration, fairseq-train (1 process and 2 gloo processes with expert
+parallelism), the NLLB checkpoint layout, reload and fairseq-generate."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtkit.plugin import register, user_dir
+
+BIN = Path(sys.executable).parent
+register()
+
+
+def moe_train_args(tiny, save_dir: Path, max_update: int = 5) -> list[str]:  # noqa: ANN001
+    """Deterministic tiny MoE run: no dropout, second expert always kept, no capacity drops."""
+    return [
+        str(tiny.databin), "--user-dir", user_dir(), "--cpu", "--seed", "1",
+        "--task", "translation_multi_simple_epoch", "--lang-dict", str(tiny.langs_file),
+        "--lang-pairs", tiny.lang_pairs, "--encoder-langtok", "src", "--decoder-langtok",
+        "--arch", "transformer_moe_tiny", "--encoder-normalize-before", "--decoder-normalize-before",
+        "--share-all-embeddings", "--dropout", "0", "--moe-second-expert-policy", "all",
+        "--moe-train-capacity-token-fraction", "1.0",
+        "--criterion", "moe_label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--moe-log-lang-usage",
+        "--optimizer", "adam", "--lr", "0.005", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10",
+        "--max-tokens", "1000", "--num-workers", "0", "--log-format", "json", "--log-interval", "1",
+        "--no-progress-bar", "--max-update", str(max_update), "--ddp-backend", "legacy_ddp",
+        "--no-epoch-checkpoints", "--disable-validation", "--save-dir", str(save_dir),
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _losses(log: str) -> list[float]:
+    out = []
+    for line in log.splitlines():
+        if "| train_inner |" in line:
+            out.append(float(json.loads(line.split("| train_inner |", 1)[1])["loss"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def moe_runs(tiny_model, tmp_path_factory):  # noqa: ANN001, ANN201
+    """One process with --update-freq 2 and two gloo processes (2 experts each) on the same
+    batches, started together."""
+    root = tmp_path_factory.mktemp("moe_runs")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    train = str(BIN / "fairseq-train")
+    one = subprocess.Popen([train, *moe_train_args(tiny_model, root / "one"), "--update-freq", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    port = _free_port()
+    two = [subprocess.Popen([train, *moe_train_args(tiny_model, root / "two"), "--distributed-world-size", "2",
+                             "--distributed-rank", str(r), "--distributed-no-spawn", "--distributed-backend", "gloo",
+                             "--distributed-init-method", f"tcp://127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+           for r in (0, 1)]
+    logs = {}
+    for name, proc in (("one", one), ("rank0", two[0]), ("rank1", two[1])):
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, f"{name} failed:\n{out[-4000:]}"
+        logs[name] = out
+    return root, logs, tiny_model
+
+
+def test_registered_with_fairseq() -> None:
+    from fairseq.criterions import CRITERION_REGISTRY
+    from fairseq.models import ARCH_MODEL_REGISTRY
+
+    from mtkit.models.transformer_moe import _is_moe
+
+    for arch in ("transformer_moe", "transformer_moe_tiny", "transformer_moe_24_24_big"):
+        assert ARCH_MODEL_REGISTRY[arch].__name__ == "TransformerMoEModel"
+    assert "moe_label_smoothed_cross_entropy" in CRITERION_REGISTRY
+    # NLLB-200: MoE every 4th layer of 24 -> layers 4, 8, ..., 24 (1-based)
+    assert [i + 1 for i in range(24) if _is_moe(i, 4)] == [4, 8, 12, 16, 20, 24]
+
+
+def test_nllb_architecture_defaults() -> None:
+    import argparse
+
+    from mtkit.models.transformer_moe import transformer_moe_24_24_big
+
+    args = argparse.Namespace()
+    transformer_moe_24_24_big(args)
+    assert (args.encoder_layers, args.encoder_embed_dim, args.encoder_ffn_embed_dim,
+            args.encoder_attention_heads) == (24, 2048, 8192, 16)
+    assert (args.moe_expert_count, args.moe_freq, args.moe_eom, args.moe_second_expert_policy) == (128, 4, 0.2, "all")
+    assert args.share_all_embeddings and args.encoder_normalize_before and args.moe_gating_use_fp32
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_match_one_process(moe_runs) -> None:  # noqa: ANN001
+    _, logs, _ = moe_runs
+    one, two = _losses(logs["one"]), _losses(logs["rank0"])
+    assert len(one) == len(two) == 5
+    assert one == pytest.approx(two, abs=2e-3)  # logged with 3 decimals
+    assert one[-1] < one[0]
+    assert "gate_loss" in logs["one"] and "moe_lang_specialisation" in logs["one"]
+
+
+@pytest.mark.slow
+def test_checkpoint_layout_and_reload(moe_runs) -> None:  # noqa: ANN001
+    from mtkit import checkpoint
+    from mtkit.moe_checkpoint import load_merged, load_moe_for_inference
+
+    root, _, _ = moe_runs
+    two = root / "two"
+    names = sorted(p.name for p in two.iterdir())
+    assert names == ["checkpoint_last-rank-0.pt", "checkpoint_last-rank-1.pt", "checkpoint_last-shared.pt"]
+    shared = checkpoint.load(two / "checkpoint_last-shared.pt")
+    rank1 = checkpoint.load(two / "checkpoint_last-rank-1.pt")
+    assert not any("expert" in k for k in shared["model"])
+    assert "encoder.layers.1.moe_layer.gate.wg.weight" in shared["model"]
+    # rank 1 holds global experts 2 and 3 under local numbers 0 and 1 (NLLB layout)
+    assert rank1["moe"]["local_experts"] == [2, 3]
+    assert {re.sub(r"\.experts\.\d+\.", ".experts.K.", k) for k in rank1["model"]} == {
+        f"{side}.layers.1.moe_layer.experts.K.{fc}.{w}"
+        for side in ("encoder", "decoder") for fc in ("fc1", "fc2") for w in ("weight", "bias")}
+    # merged for one process: all 4 experts, equal to the single-process run's weights
+    merged = load_moe_for_inference(str(two / "checkpoint_last"))
+    single = load_moe_for_inference(str(root / "one" / "checkpoint_last-rank-0.pt"))
+    assert set(merged["model"]) == set(single["model"])
+    for k, v in single["model"].items():
+        assert torch.allclose(merged["model"][k], v, atol=1e-4), k
+    key = "decoder.layers.1.moe_layer.experts.{}.fc1.weight"
+    assert torch.equal(merged["model"][key.format(3)], rank1["model"][key.format(1)])
+    # the slice a rank of a 4-process job would load: expert 3 only, renumbered to 0
+    part = load_merged(str(two / "checkpoint_last-shared.pt"), world_size=4, rank=3)
+    assert torch.equal(part["model"][key.format(0)], rank1["model"][key.format(1)])
+    assert key.format(1) not in part["model"]
+
+
+@pytest.mark.slow
+def test_fairseq_generate_one_process_with_all_experts(moe_runs) -> None:  # noqa: ANN001
+    root, _, tiny = moe_runs
+    cmd = [str(BIN / "fairseq-generate"), str(tiny.databin), "--user-dir", user_dir(), "--cpu",
+           "--path", str(root / "two" / "checkpoint_last-shared.pt"), "--task", "translation_multi_simple_epoch",
+           "--lang-dict", str(tiny.langs_file), "--lang-pairs", tiny.lang_pairs, "--encoder-langtok", "src",
+           "--decoder-langtok", "--source-lang", "en_XX", "--target-lang", "de_DE", "--gen-subset", "test",
+           "--beam", "2", "--max-tokens", "1000", "--max-len-b", "10"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    hyps = [line for line in res.stdout.splitlines() if line.startswith("H-")]
+    assert len(hyps) == 40
