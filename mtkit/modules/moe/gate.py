@@ -157,7 +157,7 @@ class Gate(nn.Module):
             logits = self.wg(x)
         cap = capacity(x.shape[0], self.num_experts, self.top_k, self.training,
                        self.eval_capacity_fraction, self.train_capacity_fraction)
-        if self.top_k == 1:
+        if self.top_k == 1 or self.num_experts == 1:  # no second expert to choose
             return top1_gating(logits, cap, pad_mask)
         policy = self.second_expert_policy
         if not self.training and policy == "sampling":
