@@ -126,7 +126,8 @@ def test_malicious_checkpoint_refused(tiny_model, tmp_path):
 
 def test_cli_stdin_to_stdout(tiny_model):
     src, _ = _test_pairs(tiny_model, "de_DE", 4)
-    text = "\n".join([src[0], "", src[1], src[2]]) + "\n"
+    # \x0c and U+2028 are line breaks for str.splitlines but not for `wc -l`: they must not split lines
+    text = "\n".join([src[0], "", src[1] + "\x0c", src[2] + "\u2028"]) + "\n"
     res = subprocess.run([str(BIN / "mtkit"), "translate", "-m", str(tiny_model.root), "--src-lang", "eng_Latn",
                           "--tgt-lang", "de_DE", "--beam", "2"], input=text, capture_output=True, text=True,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))

@@ -19,7 +19,7 @@ from mtkit.translate.engine import CT2_META, Options, Translator
 from mtkit.translate.model import ModelFiles, build_model, find_files
 
 __all__ = ["CT2_META", "ModelFiles", "Options", "Translator", "add_arguments", "build_model",
-           "find_files", "run"]
+           "find_files", "run", "split_lines"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +59,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load the checkpoint with full unpickling (only for files you trust)")
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as `wc -l` counts them: split on \\n only (not on the other characters str.splitlines
+    treats as breaks, such as \\x0c or U+2028), a final newline does not start a new line."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return [p[:-1] if p.endswith("\r") else p for p in parts]
+
+
 def _read(files: list[str]) -> list[tuple[str, list[str]]]:
+    from mtkit.errors import InputError
+
     out = []
     if not files:
-        out.append(("<stdin>", sys.stdin.read().splitlines()))
+        try:  # bytes, so that a lone \r is not turned into a line break
+            out.append(("<stdin>", split_lines(sys.stdin.buffer.read().decode("utf-8"))))
+        except UnicodeDecodeError as e:
+            raise InputError(f"standard input is not valid UTF-8 ({e})") from None
         return out
-    from mtkit.errors import InputError
 
     for f in files:
         try:
             with open(f, encoding="utf-8", newline="") as fh:
-                out.append((f, fh.read().splitlines()))
+                out.append((f, split_lines(fh.read())))
         except FileNotFoundError:
             raise InputError(f"input file {f} does not exist") from None
         except UnicodeDecodeError as e:
