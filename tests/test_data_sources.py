@@ -1,0 +1,129 @@
+"""Source-format parsers on small fixtures that mirror the real files, and the downloader."""
+from __future__ import annotations
+
+import gzip
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from data_prep.download import fetch, mirror_path
+from data_prep.sources import iwslt, plain, ted, tmx, wmt
+from mtkit.errors import InputError
+
+FIX = Path(__file__).parent / "fixtures" / "data" / "sources"
+
+
+def gz(src: Path, dst: Path) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(gzip.compress(src.read_bytes()))
+    return dst
+
+
+def test_tmx_pairs_by_language_and_markup(tmp_path):
+    f = gz(FIX / "opus" / "en-xh.tmx", tmp_path / "en-xh.tmx.gz")
+    rows = list(tmx.read_tmx(f, "xh", "en"))
+    assert len(rows) == 31  # the unit with only English is skipped
+    assert rows[0] == ("Isivakalisi sesiXhosa 0 apha.", "English sentence number 0 here.")
+    assert rows[-1] == ("Uphawu olungqindilili", "Markup <b>bold</b> & more")
+
+
+def test_truncated_tmx_is_an_error(tmp_path):
+    data = gzip.compress((FIX / "opus" / "en-xh.tmx").read_bytes())
+    (tmp_path / "t.tmx.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="t.tmx.gz"):
+        list(tmx.read_tmx(tmp_path / "t.tmx.gz", "xh", "en"))
+
+
+def test_wmt_sgm_xml_tsv(tmp_path):
+    kk = wmt.read_sgm(FIX / "wmt19" / "sgm" / "newstest2019-kken-src.kk.sgm")
+    en = wmt.read_sgm(FIX / "wmt19" / "sgm" / "newstest2019-kken-ref.en.sgm")
+    assert len(kk) == len(en) == 8 and en[3] == "Kazakh test sentence 3 & more"
+    rows = list(wmt.read_wmt_xml(FIX / "wmt_xml" / "wmttest2021.en-de.xml", None, "en", "de"))
+    assert rows == [("Hello world.", "Hallo Welt."), ("Second & last.", "Zweiter & letzter.")]
+    f = gz(FIX / "wmt19" / "news-commentary-v14.en-kk.tsv", tmp_path / "nc.tsv.gz")
+    rows = list(wmt.read_tsv(f, None, 1, 0))
+    assert rows[0] == ("Қазақ жаңалық 0", "English news line 0") and len(rows) == 21  # 1-column row skipped
+
+
+def test_iwslt_train_tags_and_xml():
+    d = FIX / "iwslt"
+    en = iwslt.read_train_tags(d / "ar-en" / "train.tags.ar-en.en", None)
+    assert en == ["A talk title", "TED talk description", "First spoken line.", "Second spoken line."]
+    segs = wmt.read_sgm(d / "ar-en" / "IWSLT17.TED.tst2016.ar-en.en.xml")
+    assert segs == ["Thank you.", "It's me."]
+
+
+def test_ted_tsv_skips_null(tmp_path):
+    tar = tmp_path / "ted_talks.tar.gz"
+    with tarfile.open(tar, "w:gz") as t:
+        for s in ("train", "dev", "test"):
+            t.add(FIX / "ted" / f"all_talks_{s}.tsv", arcname=f"all_talks_{s}.tsv")
+    bn = list(ted.read_ted(tar, "all_talks_dev.tsv", "bn", "en"))
+    pt = list(ted.read_ted(tar, "all_talks_dev.tsv", "pt", "en"))
+    assert len(bn) == 5 and len(pt) == 5  # __NULL__ and "_ _ NULL _ _" rows dropped
+    assert all(not b.startswith("English") for b, _ in bn)
+    with pytest.raises(InputError, match="no column"):
+        list(ted.read_ted(tar, "all_talks_dev.tsv", "xx", "en"))
+
+
+def test_plain_zip_and_mismatch(tmp_path):
+    z = tmp_path / "en-si.txt.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(FIX / "opus" / "GNOME.en-si.en", "GNOME.en-si.en")
+        f.write(FIX / "opus" / "GNOME.en-si.si", "GNOME.en-si.si")
+        f.writestr("short.si", "one line\n")
+    rows = list(plain.read_parallel(z, "GNOME.en-si.si", "GNOME.en-si.en"))
+    assert len(rows) == 26 and rows[0] == ("ගොනුව 0 විවෘත කරන්න", "Open file number 0")
+    with pytest.raises(InputError, match="not aligned"):
+        list(plain.read_parallel(z, "GNOME.en-si.si", "short.si"))
+    with pytest.raises(InputError, match="no member"):
+        list(plain.read_parallel(z, "nope", "short.si"))
+
+
+def test_fetch_from_mirror_checks_and_is_atomic(tmp_path):
+    url = "https://example.org/data/file.txt.gz"
+    m = mirror_path(tmp_path / "mirror", url)
+    m.parent.mkdir(parents=True)
+    m.write_bytes(b"payload")
+    dst = fetch(url, tmp_path / "dl" / "file.txt.gz", mirror=tmp_path / "mirror", size=7)
+    assert dst.read_bytes() == b"payload"
+    with pytest.raises(InputError, match="checksum"):
+        fetch(url, tmp_path / "dl2" / "f", mirror=tmp_path / "mirror", md5="0" * 32)
+    assert not (tmp_path / "dl2" / "f").exists() and not list((tmp_path / "dl2").glob("*.part"))
+    with pytest.raises(InputError, match="not in the mirror"):
+        fetch("https://example.org/missing", tmp_path / "dl3" / "x", mirror=tmp_path / "mirror")
+
+
+def test_fetch_resumes_with_range(tmp_path):
+    """A local HTTP server that honours Range: a .part file is continued, not restarted."""
+    import http.server
+    import threading
+
+    body = bytes(range(256)) * 40
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            rng = self.headers.get("Range")
+            seen.append(rng)
+            start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+            self.send_response(206 if rng else 200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            self.wfile.write(body[start:])
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        dst = tmp_path / "f.bin"
+        (tmp_path / "f.bin.part").write_bytes(body[:1000])
+        fetch(f"http://127.0.0.1:{srv.server_port}/f.bin", dst, size=len(body))
+        assert dst.read_bytes() == body and seen == ["bytes=1000-"]
+    finally:
+        srv.shutdown()
