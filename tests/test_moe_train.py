@@ -153,3 +153,40 @@ def test_fairseq_generate_one_process_with_all_experts(moe_runs) -> None:  # noq
     assert res.returncode == 0, res.stderr[-3000:]
     hyps = [line for line in res.stdout.splitlines() if line.startswith("H-")]
     assert len(hyps) == 40
+
+
+def _hf_rename(key: str, expert_idx: int | None) -> str:
+    """The key renaming of transformers' NLLB-MoE converter (refs/interop.md §2)."""
+    if "moe_layer.experts." in key and expert_idx is not None:
+        key = re.sub(r"moe_layer\.experts\.0", f"ffn.experts.expert_{expert_idx}", key)
+    key = key.replace(".moe_layer.gate.wg", ".ffn.router.classifier")
+    if ".fc1." in key and "experts" not in key:
+        key = key.replace(".fc1.", ".ffn.fc1.")
+    if ".fc2." in key and "experts" not in key:
+        key = key.replace(".fc2.", ".ffn.fc2.")
+    key = key.replace(".encoder_attn.", ".cross_attention.")
+    key = key.replace("encoder_attn_layer_norm", "cross_attention_layer_norm")
+    return key.replace("final_layer_norm", "ff_layer_norm")
+
+
+@pytest.mark.slow
+def test_keys_follow_hf_nllb_moe_converter(moe_runs, tmp_path) -> None:  # noqa: ANN001
+    """One file per expert (as the converter reads them) renamed by the converter's rules gives
+    exactly the layer parameters of transformers' NllbMoeModel of the same shape."""
+    from mtkit import checkpoint
+    from mtkit.export.hf import import_transformers
+    from mtkit.moe_checkpoint import reshard
+
+    root, _, _ = moe_runs
+    reshard(str(root / "two" / "checkpoint_last"), str(tmp_path / "ck"), num_ranks=4)
+    ours = {_hf_rename(k, None) for k in checkpoint.load(tmp_path / "ck-shared.pt")["model"] if ".layers." in k}
+    for e in range(4):
+        part = checkpoint.load(tmp_path / f"ck-rank-{e}.pt")["model"]
+        assert all(".experts.0." in k for k in part)
+        ours |= {_hf_rename(k, e) for k in part}
+    transformers = import_transformers()
+    cfg = transformers.NllbMoeConfig(vocab_size=200, d_model=64, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=128,
+                        decoder_ffn_dim=128, encoder_attention_heads=4, decoder_attention_heads=4, num_experts=4,
+                        encoder_sparse_step=2, decoder_sparse_step=2)
+    theirs = {k for k in transformers.NllbMoeModel(cfg).state_dict() if ".layers." in k}
+    assert ours == theirs
