@@ -89,7 +89,11 @@ def check_mappable(args: Any, state: dict[str, Any]) -> str:
     if _g(args, "max_source_positions") != _g(args, "max_target_positions"):
         problems.append("max source and target positions differ (HF has one max_position_embeddings)")
     if any(".moe_layer." in k or ".experts." in k for k in state):
-        problems.append("it is a mixture-of-experts checkpoint (NllbMoe export is not available yet)")
+        problems.append(
+            "it is a mixture-of-experts checkpoint: not exported, because transformers 5.24's NllbMoe "
+            "experts layer does not reproduce fairseq/NLLB top-2 routing (NllbMoeExperts.forward picks the "
+            "expert by the value of the top-1 mask, not by the expert index), so no logits check could pass; "
+            "translate MoE checkpoints with `mtkit translate` (fairseq engine)")
     learned = bool(_g(args, "encoder_learned_pos")) and bool(_g(args, "decoder_learned_pos"))
     sinus = not _g(args, "encoder_learned_pos") and not _g(args, "decoder_learned_pos")
     lne = bool(_g(args, "layernorm_embedding"))
