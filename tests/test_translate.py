@@ -160,3 +160,23 @@ def test_moe_checkpoint_all_experts_in_one_process(tiny_model, tmp_path):
     res = subprocess.run([str(BIN / "mtkit"), "export", "ct2", "-m", str(folder), "--out", str(tmp_path / "c")],
                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert res.returncode == 2 and "mixture-of-experts" in res.stderr
+
+
+def test_nbest_and_checkpoint_file(en_de, tiny_model):
+    src, _ = _test_pairs(tiny_model, "de_DE", 3)
+    best = en_de.translate_lines(src)
+    old = en_de.options
+    en_de.options = Options(beam=5, nbest=3)
+    try:
+        nb = en_de.translate_lines(src + [""], nbest=True)
+    finally:
+        en_de.options = old
+    assert [len(x) for x in nb] == [3, 3, 3, 3] and nb[3] == ["", "", ""]
+    assert [x[0] for x in nb[:3]] == best
+    assert all(len(set(x)) == 3 for x in nb[:3])
+    # a checkpoint file instead of a folder: the rest is found next to it and in its parent
+    from mtkit.translate import find_files
+
+    ckpt = find_files(tiny_model.root).checkpoint  # checkpoint_best.pt, as the folder resolves it
+    t = Translator.from_folder(ckpt, "en_XX", "de_DE", options=Options(beam=5))
+    assert t.translate_lines(src) == best
