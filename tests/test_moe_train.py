@@ -65,8 +65,14 @@ def moe_runs(tiny_model, tmp_path_factory):  # noqa: ANN001, ANN201
                              "--distributed-init-method", f"tcp://127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
            for r in (0, 1)]
+    # every other option once: global balance with gradient accumulation, micro weight, EOM, CMR, top-1
+    opts = subprocess.Popen([train, *moe_train_args(tiny_model, root / "opts", max_update=3), "--update-freq", "2",
+                             "--moe-balance", "global", "--moe-balance-micro-weight", "0.01", "--moe-eom", "0.2",
+                             "--moe-cmr", "--cmr-gate-loss-wt", "0.1", "--cmr-gate-loss-p", "0.8",
+                             "--decoder-moe-freq", "1", "--moe-top1-expert"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     logs = {}
-    for name, proc in (("one", one), ("rank0", two[0]), ("rank1", two[1])):
+    for name, proc in (("one", one), ("rank0", two[0]), ("rank1", two[1]), ("opts", opts)):
         out, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, f"{name} failed:\n{out[-4000:]}"
         logs[name] = out
@@ -107,6 +113,20 @@ def test_two_gloo_ranks_match_one_process(moe_runs) -> None:  # noqa: ANN001
     assert one == pytest.approx(two, abs=2e-3)  # logged with 3 decimals
     assert one[-1] < one[0]
     assert "gate_loss" in logs["one"] and "moe_lang_specialisation" in logs["one"]
+
+
+@pytest.mark.slow
+def test_other_options_train(moe_runs) -> None:  # noqa: ANN001
+    from mtkit import checkpoint
+
+    root, logs, _ = moe_runs
+    assert len(_losses(logs["opts"])) == 3
+    assert "cmr_gate" in logs["opts"]
+    keys = checkpoint.load(root / "opts" / "checkpoint_last-shared.pt")["model"]
+    # --decoder-moe-freq 1: both decoder layers are MoE; the encoder keeps --moe-freq 2
+    assert "decoder.layers.0.moe_layer.gate.wg.weight" in keys
+    assert "encoder.layers.0.fc1.weight" in keys and "encoder.layers.1.cmr_gate.proj.weight" in keys
+    assert "encoder.layers.1.cmr_fc1.weight" in keys
 
 
 @pytest.mark.slow
