@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_prep.common import (
+    CORPUS_FILE_RE,
     atomic_open,
     clean_stale_tmp,
     setup_progress,
@@ -321,6 +322,21 @@ def build(
                     for r in rows:
                         f.write(r[idx] + "\n")
             counts[lang][split] = len(rows)
+
+    # files of an earlier run with other languages would be read as part of this corpus: remove them
+    written = {f"{sp}.{ENGLISH}-{lang}.{side}" for lang in found for sp in ("train", "valid", "test")
+               for side in (ENGLISH, lang)}
+    for p in (raw.iterdir() if raw.is_dir() else ()):
+        if CORPUS_FILE_RE.match(p.name) and p.name not in written:
+            log.info("removing %s (not part of this build)", p)
+            p.unlink()
+    for split in ("dev", "devtest"):
+        keep = {f"{to_flores(c)}.{split}" for c in [ENGLISH] + found}
+        folder = out / "flores" / split
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.endswith(f".{split}") and p.name not in keep:
+                    p.unlink()
 
     # multi-way Flores-style folders: the most frequent translation of each English sentence
     flores_langs = [ENGLISH] + found

@@ -120,6 +120,11 @@ def test_build_is_deterministic_and_tarball_equals_folder(tmp_path):
     a = tree_bytes(tmp_path / "a")
     assert a == tree_bytes(tmp_path / "b") == tree_bytes(tmp_path / "c")
     assert not any(n.startswith("raw/train.en_XX-de_DE") for n in a)
+    # a later build with more languages, then fewer, into the same folder leaves no stale files
+    gt.build(tmp_path / "a", catalogs=CATALOGS, valid_size=2, test_size=2)
+    assert (tmp_path / "a" / "raw" / "train.en_XX-de_DE.de_DE").exists()
+    gt.build(tmp_path / "a", catalogs=CATALOGS, langs=["fr_XX", "si_LK"], valid_size=2, test_size=2)
+    assert tree_bytes(tmp_path / "a") == a
 
 
 def test_truncated_tarball_is_a_clear_error(tmp_path):
