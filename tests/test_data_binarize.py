@@ -9,6 +9,7 @@ import pytest
 
 from data_prep import gettext as gt
 from data_prep.binarize import binarize, ordered_langs
+from mtkit.cli import main
 from mtkit.errors import InputError
 
 FIX = Path(__file__).parent / "fixtures" / "data" / "gettext"
@@ -81,6 +82,7 @@ def test_binarize_train_apply_mono_and_rerun(raw, tmp_path):
 
     # applying the trained model elsewhere gives the same databin
     out2 = tmp_path / "b2"
-    binarize(raw, out2, spm_model=str(out / "spm.model"), max_pieces=12)
+    assert main(["data", "binarize", "--raw", str(raw), "--out", str(out2), "--spm-model", str(out / "spm.model"),
+                 "--max-pieces", "12"]) == 0
     for p in db.glob("*.bin"):
         assert (out2 / "databin" / p.name).read_bytes() == p.read_bytes(), p.name
