@@ -50,20 +50,15 @@ for pair in "${pair_arr[@]}"; do
   out="$OUT/hyp/generate-$src-$tgt.txt"
   if [[ -s "$out" && "$out" -nt "$MODEL" ]]; then say "== $src -> $tgt: $out is newer than the model, kept"; continue; fi
   say "== generate $src -> $tgt"
-  gen() {
-    # shellcheck disable=SC2086
-    run "$FAIRSEQ_GENERATE" "$DATA" --user-dir "$(user_dir)" $DEVICE_ARGS --path "$MODEL" \
-      --task translation_multi_simple_epoch --gen-subset "$SPLIT" --source-lang "$src" --target-lang "$tgt" \
-      --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" --lang-tok-style "$LANG_TOK_STYLE" \
-      --encoder-langtok src --decoder-langtok --remove-bpe sentencepiece --truncate-source \
-      --beam "$BEAM" --lenpen "$LENPEN" --data-buffer-size 0 $GEN_ARGS "$@" > "$out.tmp"
-  }
-  if ! gen --batch-size "$BATCH_SIZE"; then
-    # seen with barely trained models: a batch whose hypotheses are all empty makes fairseq-generate
-    # divide by zero; one sentence a batch avoids it
-    say "WARNING: fairseq-generate failed for $src-$tgt with --batch-size $BATCH_SIZE; retrying with --batch-size 1"
-    gen --batch-size 1 || die "fairseq-generate failed for $src-$tgt (see the messages above)"
-  fi
+  # --required-batch-size-multiple 1: with the default (8) fairseq-generate silently drops the
+  # sentences of a last batch smaller than 8, and the hypotheses no longer cover the test set
+  # shellcheck disable=SC2086
+  run "$FAIRSEQ_GENERATE" "$DATA" --user-dir "$(user_dir)" $DEVICE_ARGS --path "$MODEL" \
+    --task translation_multi_simple_epoch --gen-subset "$SPLIT" --source-lang "$src" --target-lang "$tgt" \
+    --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" --lang-tok-style "$LANG_TOK_STYLE" \
+    --encoder-langtok src --decoder-langtok --remove-bpe sentencepiece --truncate-source \
+    --beam "$BEAM" --lenpen "$LENPEN" --batch-size "$BATCH_SIZE" --required-batch-size-multiple 1 \
+    --data-buffer-size 0 $GEN_ARGS > "$out.tmp"
   mv "$out.tmp" "$out"
   grep -E '^(Generate|BLEU)' "$out" >&2 || true
 done
