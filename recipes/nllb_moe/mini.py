@@ -105,6 +105,9 @@ def chrf_pp(databin: Path, langs: Path, pairs: list[str], ckpt: Path, spm_lang_p
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=120, help="training time per setting")
+    ap.add_argument("--max-update", type=int, default=0,
+                    help="train every setting for exactly this many updates instead of --seconds "
+                         "(fairer on a shared machine: equal updates, not equal time)")
     ap.add_argument("--settings", default=",".join(SETTINGS))
     ap.add_argument("--out", default=str(REPO / "benchmarks/nllb_moe/mini/results.json"))
     ap.add_argument("--eval-pairs", default="", help="directions to score (default: all en<->x)")
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     results["versions"] = {"torch": torch.__version__, "fairseq": fairseq.__version__, "python": sys.version.split()[0]}
-    results["setup"] = {"databin": str(databin), "seconds_per_setting": args.seconds, "threads":
+    results["setup"] = {"databin": str(databin), "seconds_per_setting": None if args.max_update else args.seconds,
+                        "max_update": args.max_update or None, "threads":
                         os.environ.get("OMP_NUM_THREADS"), "lang_pairs": pairs, "eval_pairs": eval_pairs,
                         "eval": "fairseq-generate --beam 1 on test, sacrebleu chrF++ (word_order=2) vs T- lines"}
     for name in args.settings.split(","):
@@ -133,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                "--dropout", "0.1", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "0.002",
                "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "200", "--max-tokens", "4096",
                "--num-workers", "0", "--log-format", "simple", "--log-interval", "50", "--no-progress-bar",
-               "--stop-time-hours", f"{args.seconds / 3600:.6f}", "--max-update", "100000",
+               *(["--max-update", str(args.max_update)] if args.max_update else
+                 ["--stop-time-hours", f"{args.seconds / 3600:.6f}", "--max-update", "100000"]),
                "--validate-interval-updates", "100000", "--no-epoch-checkpoints", "--save-dir", str(save)]
         ckpt = save / ("checkpoint_last-shared.pt" if name != "dense" else "checkpoint_last.pt")
         log_path = work / f"{name}.train.log"
