@@ -69,7 +69,8 @@ def moe_runs(tiny_model, tmp_path_factory):  # noqa: ANN001, ANN201
     opts = subprocess.Popen([train, *moe_train_args(tiny_model, root / "opts", max_update=3), "--update-freq", "2",
                              "--moe-balance", "global", "--moe-balance-micro-weight", "0.01", "--moe-eom", "0.2",
                              "--moe-cmr", "--cmr-gate-loss-wt", "0.1", "--cmr-gate-loss-p", "0.8",
-                             "--decoder-moe-freq", "1", "--moe-top1-expert"],
+                             "--moe-freq", "0", "--encoder-moe-freq", "2", "--decoder-moe-freq", "1",
+                             "--moe-top1-expert"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     logs = {}
     for name, proc in (("one", one), ("rank0", two[0]), ("rank1", two[1]), ("opts", opts)):
@@ -123,7 +124,7 @@ def test_other_options_train(moe_runs) -> None:  # noqa: ANN001
     assert len(_losses(logs["opts"])) == 3
     assert "cmr_gate" in logs["opts"]
     keys = checkpoint.load(root / "opts" / "checkpoint_last-shared.pt")["model"]
-    # --decoder-moe-freq 1: both decoder layers are MoE; the encoder keeps --moe-freq 2
+    # --decoder-moe-freq 1: both decoder layers are MoE; --encoder-moe-freq 2: only encoder layer 2
     assert "decoder.layers.0.moe_layer.gate.wg.weight" in keys
     assert "encoder.layers.0.fc1.weight" in keys and "encoder.layers.1.cmr_gate.proj.weight" in keys
     assert "encoder.layers.1.cmr_fc1.weight" in keys
