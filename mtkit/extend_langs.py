@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -33,7 +34,13 @@ import torch
 
 from mtkit import checkpoint as ckpt_io
 from mtkit.errors import InputError, MtkitError
-from mtkit.langs import mbart_lang_token, multilingual_lang_token, normalize, read_lang_file
+from mtkit.langs import (
+    UnknownLanguageError,
+    mbart_lang_token,
+    multilingual_lang_token,
+    normalize,
+    read_lang_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +80,26 @@ def read_langs(value: str | os.PathLike | Sequence[str]) -> list[str]:
         codes = read_lang_file(str(value))
     else:
         codes = [c for c in str(value).replace(",", " ").split() if c]
-    out = [normalize(c) for c in codes]
+    out = [_lang_code(c) for c in codes]
     dups = sorted({c for c in out if out.count(c) > 1})
     if dups:
         raise InputError(f"language list {value!s} has duplicates: {' '.join(dups)}")
     return out
+
+
+_CODE_SHAPE = re.compile(r"^[a-z]{2,3}_[A-Za-z]{2,4}$")
+
+
+def _lang_code(code: str) -> str:
+    """mBART code for ML50 languages (either form accepted); any other well-formed code (a language
+    outside ML50, e.g. ast_ES or ast_Latn) is kept as written: extending beyond ML50 is the point."""
+    try:
+        return normalize(code)
+    except UnknownLanguageError:
+        if _CODE_SHAPE.match(code):
+            logger.info("%s is not an ML50 language; its token will be %s", code, mbart_lang_token(code))
+            return code
+        raise
 
 
 @dataclass
@@ -241,14 +263,14 @@ def _parse_init_from(items: Sequence[str] | dict[str, str] | None) -> dict[str, 
     if not items:
         return {}
     if isinstance(items, dict):
-        return {normalize(k): normalize(v) for k, v in items.items()}
+        return {_lang_code(k): _lang_code(v) for k, v in items.items()}
     out: dict[str, str] = {}
     for item in items:
         for part in item.replace(",", " ").split():
             if "=" not in part:
                 raise InputError(f"--init-from expects NEW=OLD pairs such as gl_ES=es_XX, got {part!r}")
             new, old = part.split("=", 1)
-            out[normalize(new)] = normalize(old)
+            out[_lang_code(new)] = _lang_code(old)
     return out
 
 

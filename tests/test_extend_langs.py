@@ -153,6 +153,15 @@ def test_normal_and_mean_init():
     assert 0.06 < rows.std().item() < 0.2  # ~ 64 ** -0.5 = 0.125
 
 
+def test_languages_beyond_ml50_and_flores_codes():
+    assert el.read_langs("en_XX,deu_Latn,ast_ES,ast_Latn") == ["en_XX", "de_DE", "ast_ES", "ast_Latn"]
+    with pytest.raises(InputError):
+        el.read_langs("english")
+    state = _fake_state(10, OLD, mask=True)
+    res = el.extend_state(state, [f"p{i}" for i in range(10)], OLD, OLD + ["ast_ES"], init_from=["ast_ES=fr_XX"])
+    assert res.added_langs == ["ast_ES"]
+
+
 def test_layout_errors_name_the_problem():
     symbols = [f"p{i}" for i in range(10)]
     with pytest.raises(InputError, match="NO language tokens"):
