@@ -104,3 +104,18 @@ def test_finetune_recipe_fails_before_fairseq(tmp_path):
     res = subprocess.run(["bash", str(REPO / "recipes/mbart50/finetune.sh")], env={**env, "DATA": str(tmp_path / "nope")},
                          capture_output=True, text=True)
     assert res.returncode == 2 and "DATA:" in res.stderr and "is not a folder" in res.stderr
+
+
+def test_ml50_table_layout_and_published_averages_only():
+    sys.path.insert(0, str(REPO / "benchmarks/ML50"))
+    import table
+
+    scores = {"directions": {"fr_XX-en_XX": {"bleu": 30.0, "chrf++": 55.0}, "en_XX-fr_XX": {"bleu": 28.0, "chrf++": 53.0},
+                             "si_LK-en_XX": {"bleu": 10.0, "chrf++": 30.0}},
+              "resource_classes": {"fr_XX": "high", "si_LK": "low"}, "training_lines": {"fr_XX": 9, "si_LK": 1}}
+    base = {"directions": {"si_LK-en_XX": {"bleu": 4.0, "chrf++": 20.0}}}
+    text = table.build_table(scores, "m", base)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| high |") or ln.startswith("| low |")]
+    assert rows[0].startswith("| high | fr_XX | 30.0 | 55.0 | 28.0 | 53.0 |")
+    assert "| low | si_LK | 10.0 | 30.0 | – | – | +6.0 | – |" in text
+    assert "+9.3 BLEU" in text and "+1.0 BLEU" in text and "+6.0 BLEU on average over 1 shared" in text

@@ -106,7 +106,8 @@ def build_table(scores: dict, name: str, baseline: dict | None = None) -> str:
             pub.append(f"- this run: {name} vs the given baseline: {delta:+.1f} BLEU on average over "
                        f"{len(shared)} shared directions")
     sig = scores.get("signatures") or {}
-    tail = ["", "Signatures: " + "; ".join(f"{k}: {v}" for k, v in sig.items())] if sig else []
+    tail = ["", "Signatures: " + "; ".join(f"{k}: {' / '.join(v) if isinstance(v, dict) else v}"
+                                          for k, v in sig.items())] if sig else []
     note = ["", "Resource classes: mtkit evaluate's grouping by counted training lines with English "
                 "(the paper's exact thresholds are not available as text)."]
     return "\n".join([f"# ML50: {name}", "", *head, *sep, *rows, *avg, *pub, *note, *tail, ""])

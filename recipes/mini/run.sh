@@ -27,6 +27,7 @@
 #   MINI_SPM_VOCAB [2000] MINI_MAX_PIECES [40] MINI_MAX_TRAIN [60000*scale lines per direction]
 #   MINI_TEST_SIZE [200*scale, at least 20] MINI_BEAM [4] MINI_THREADS [nproc]
 #   MINI_TRANSLATE_TO [fr_XX,si_LK,gl_ES]: targets of the translate stage
+#   MINI_{PRETRAIN,CONTINUE,FINETUNE,BILINGUAL}_UPDATES [none]: optional --max-update caps
 #   MINI_PUBLISH [1 when MINI_SCALE=1]: copy results.json to benchmarks/ML50/mini/results.json
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +59,16 @@ MAX_TRAIN=${MINI_MAX_TRAIN:-$(scaled 60000 200)}
 TEST_SIZE=${MINI_TEST_SIZE:-$(scaled 200 20)}
 BEAM=${MINI_BEAM:-4}
 TRANSLATE_TO=${MINI_TRANSLATE_TO:-fr_XX,si_LK,gl_ES}
+# optional update caps (default: none, the time budgets decide), e.g. for equal-update comparisons
+PRETRAIN_UPDATES=${MINI_PRETRAIN_UPDATES:-100000}
+CONTINUE_UPDATES=${MINI_CONTINUE_UPDATES:-100000}
+FINETUNE_UPDATES=${MINI_FINETUNE_UPDATES:-100000}
+BILINGUAL_UPDATES=${MINI_BILINGUAL_UPDATES:-100000}
+# the effective settings, recorded in results.json by report.py
+export MINI_SCALE=$SCALE MINI_PRETRAIN_SECONDS=$PRETRAIN_S MINI_CONTINUE_SECONDS=$CONTINUE_S \
+  MINI_FINETUNE_SECONDS=$FINETUNE_S MINI_BILINGUAL_SECONDS=$BILINGUAL_S MINI_OLD_LANGS=$OLD_LANGS \
+  MINI_NEW_LANGS=$NEW_LANGS MINI_SPM_VOCAB=$SPM_VOCAB MINI_MAX_PIECES=$MAX_PIECES MINI_MAX_TRAIN=$MAX_TRAIN \
+  MINI_TEST_SIZE=$TEST_SIZE MINI_BEAM=$BEAM
 if [[ "$SCALE" == 1 ]]; then PUBLISH=${MINI_PUBLISH:-1}; else PUBLISH=${MINI_PUBLISH:-0}; fi
 export OMP_NUM_THREADS=${MINI_THREADS:-$(nproc)}
 ALL_LANGS="$OLD_LANGS,$NEW_LANGS"
@@ -99,7 +110,7 @@ do_data() {
 }
 
 do_pretrain() {
-  MONO="$BIN/databin_mono" LANGS="$OLD_LANGS" SAVE_DIR="$CK/pretrain" MAX_UPDATE=100000 \
+  MONO="$BIN/databin_mono" LANGS="$OLD_LANGS" SAVE_DIR="$CK/pretrain" MAX_UPDATE=$PRETRAIN_UPDATES \
   STOP_TIME_HOURS=$(hours "$PRETRAIN_S") LR=1e-3 WARMUP=200 MAX_TOKENS=4096 TOKENS_PER_SAMPLE=128 \
   EXTRA_ARGS="--disable-validation --log-interval 25 --save-interval-updates 0" \
     run bash "$mb/pretrain.sh"
@@ -116,7 +127,7 @@ do_extend() {
 
 do_continue() {
   MONO="$BIN/databin_mono" LANGS="$WORK/langs.txt" SAVE_DIR="$CK/continue" INIT="$CK/extended/model.pt" \
-  MAX_UPDATE=100000 STOP_TIME_HOURS=$(hours "$CONTINUE_S") LR=1e-3 WARMUP=100 MAX_TOKENS=4096 \
+  MAX_UPDATE=$CONTINUE_UPDATES STOP_TIME_HOURS=$(hours "$CONTINUE_S") LR=1e-3 WARMUP=100 MAX_TOKENS=4096 \
   TOKENS_PER_SAMPLE=128 EXTRA_ARGS="--disable-validation --log-interval 25 --save-interval-updates 0" \
     run bash "$mb/pretrain.sh"
 }
@@ -129,7 +140,7 @@ ft_env() {  # the finetuning hyper-parameters of the mini run (README defaults a
 
 do_finetune() (
   ft_env
-  MODE=m2m LANGS="$ALL_LANGS" PRETRAINED="$CK/continue/checkpoint_last.pt" SAVE_DIR="$CK/m2m" \
+  MODE=m2m LANGS="$ALL_LANGS" MAX_UPDATE=$FINETUNE_UPDATES PRETRAINED="$CK/continue/checkpoint_last.pt" SAVE_DIR="$CK/m2m" \
   STOP_TIME_HOURS=$(hours "$FINETUNE_S") run bash "$mb/finetune.sh"
 )
 
@@ -140,7 +151,7 @@ do_bilingual() (
   for l in "${low[@]}"; do
     for pair in "en_XX-$l" "$l-en_XX"; do
       if [[ -f "$CK/bi-$pair/.done" ]]; then say "== bilingual $pair done earlier"; continue; fi
-      MODE=pairs PAIRS="$pair" PRETRAINED="" SAVE_DIR="$CK/bi-$pair" STOP_TIME_HOURS=$(hours "$BILINGUAL_S") \
+      MODE=pairs PAIRS="$pair" MAX_UPDATE=$BILINGUAL_UPDATES PRETRAINED="" SAVE_DIR="$CK/bi-$pair" STOP_TIME_HOURS=$(hours "$BILINGUAL_S") \
         run bash "$mb/finetune.sh"
       touch "$CK/bi-$pair/.done"
     done
