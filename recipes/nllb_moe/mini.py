@@ -37,7 +37,12 @@ SETTINGS: dict[str, list[str]] = {
     "moe_micro": [*MOE, "--moe-balance", "micro"],
     "moe_global": [*MOE, "--moe-balance", "global"],
     "moe_global_eom0.2": [*MOE, "--moe-balance", "global", "--moe-eom", "0.2"],
+    # one process with --update-freq 1 makes global == micro by definition; with 4 micro-batches
+    # per update (same tokens per update) the global loss balances over 4x more tokens
+    "moe_micro_uf4": [*MOE, "--moe-balance", "micro", "--update-freq", "4", "--max-tokens", "1024"],
+    "moe_global_uf4": [*MOE, "--moe-balance", "global", "--update-freq", "4", "--max-tokens", "1024"],
 }
+DEFAULT_SETTINGS = "dense,moe_micro,moe_global,moe_global_eom0.2,moe_micro_uf4,moe_global_uf4"
 
 
 def run(cmd: list[str], log: Path | None = None, check: bool = True) -> str | None:
@@ -108,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-update", type=int, default=0,
                     help="train every setting for exactly this many updates instead of --seconds "
                          "(fairer on a shared machine: equal updates, not equal time)")
-    ap.add_argument("--settings", default=",".join(SETTINGS))
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS)
+    ap.add_argument("--merge", action="store_true", help="add to the settings already in --out")
     ap.add_argument("--out", default=str(REPO / "benchmarks/nllb_moe/mini/results.json"))
     ap.add_argument("--eval-pairs", default="", help="directions to score (default: all en<->x)")
     args = ap.parse_args(argv)
@@ -128,18 +134,23 @@ def main(argv: list[str] | None = None) -> int:
                         "max_update": args.max_update or None, "threads":
                         os.environ.get("OMP_NUM_THREADS"), "lang_pairs": pairs, "eval_pairs": eval_pairs,
                         "eval": "fairseq-generate --beam 1 on test, sacrebleu chrF++ (word_order=2) vs T- lines"}
+    if args.merge and Path(args.out).exists():
+        earlier = json.loads(Path(args.out).read_text())
+        results["settings"] = earlier.get("settings", {})
+        results["earlier_runs"] = [*earlier.get("earlier_runs", []), {k: earlier.get(k) for k in ("date", "setup")}]
     for name in args.settings.split(","):
         save = work / name
         cmd = [str(BIN / "fairseq-train"), str(databin), "--user-dir", str(REPO / "mtkit"), "--cpu", "--seed", "1",
                "--task", "translation_multi_simple_epoch", "--lang-dict", str(langs_file), "--lang-pairs",
                ",".join(pairs), "--encoder-langtok", "src", "--decoder-langtok", "--sampling-method",
-               "temperature", "--sampling-temperature", "1.5", *BASE, *SETTINGS[name], "--label-smoothing", "0.1",
+               "temperature", "--sampling-temperature", "1.5", *BASE, "--label-smoothing", "0.1",
                "--dropout", "0.1", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "0.002",
                "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "200", "--max-tokens", "4096",
                "--num-workers", "0", "--log-format", "simple", "--log-interval", "50", "--no-progress-bar",
                *(["--max-update", str(args.max_update)] if args.max_update else
                  ["--stop-time-hours", f"{args.seconds / 3600:.6f}", "--max-update", "100000"]),
-               "--validate-interval-updates", "100000", "--no-epoch-checkpoints", "--save-dir", str(save)]
+               "--validate-interval-updates", "100000", "--no-epoch-checkpoints", "--save-dir", str(save),
+               *SETTINGS[name]]  # last, so that a setting may override the common options
         ckpt = save / ("checkpoint_last-shared.pt" if name != "dense" else "checkpoint_last.pt")
         log_path = work / f"{name}.train.log"
         if ckpt.exists() and log_path.exists() and "done training" in log_path.read_text():
