@@ -119,6 +119,24 @@ def check_mono(databin: str | os.PathLike, langs: str | os.PathLike, split: str 
     return f"ok: {d}: monolingual data for {langs}"
 
 
+def stop_time_hours(budget_hours: float, init_checkpoint: str | os.PathLike | None = None,
+                    trust: bool = False) -> float:
+    """The --stop-time-hours that gives a stage ``budget_hours`` of training of its own.
+
+    fairseq restores ``previous_training_time`` from any checkpoint it starts from, even with
+    --finetune-from-model / --reset-meters, and --stop-time-hours compares against that cumulative
+    time; without this a stage initialised from a checkpoint trained for longer than its own budget
+    stops after one update. 0 keeps "no time limit".
+    """
+    if budget_hours <= 0 or not init_checkpoint:
+        return budget_hours
+    from mtkit.checkpoint import load
+
+    state = load(init_checkpoint, trust=trust)
+    previous = float((state.get("extra_state") or {}).get("previous_training_time") or 0.0)
+    return budget_hours + previous / 3600.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtkit.recipe_checks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -139,8 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--databin", required=True)
     m.add_argument("--langs", required=True)
     m.add_argument("--split", default="train")
+    t = sub.add_parser("stop-time", help="--stop-time-hours for a stage budget, counting the training time "
+                       "fairseq carries over from the checkpoint the stage starts from (printed on stdout)")
+    t.add_argument("--hours", type=float, required=True, help="the stage's own budget in hours (0: none)")
+    t.add_argument("--checkpoint", default=None, help="the checkpoint the stage is initialised from")
+    t.add_argument("--trust-checkpoint", action="store_true")
     args = parser.parse_args(argv)
     try:
+        if args.what == "stop-time":
+            print(f"{stop_time_hours(args.hours, args.checkpoint, args.trust_checkpoint):.6f}")
+            return 0
         if args.what == "vocab":
             msg = check_vocab(args.checkpoint, args.dict, args.langs, args.expect_mask, args.trust_checkpoint)
         elif args.what == "databin":

@@ -119,3 +119,16 @@ def test_ml50_table_layout_and_published_averages_only():
     assert rows[0].startswith("| high | fr_XX | 30.0 | 55.0 | 28.0 | 53.0 |")
     assert "| low | si_LK | 10.0 | 30.0 | – | – | +6.0 | – |" in text
     assert "+9.3 BLEU" in text and "+1.0 BLEU" in text and "+6.0 BLEU on average over 1 shared" in text
+
+
+def test_stop_time_counts_the_training_time_fairseq_carries_over(tmp_path):
+    """fairseq restores previous_training_time from the checkpoint a stage starts from; a stage's
+    own budget must be added to it, or a continued stage stops after one update."""
+    from mtkit import checkpoint
+    from mtkit.recipe_checks import stop_time_hours
+
+    ckpt = tmp_path / "init.pt"
+    checkpoint.save({"model": {}, "extra_state": {"previous_training_time": 360.0}}, ckpt)
+    assert stop_time_hours(0.5, ckpt) == pytest.approx(0.6)
+    assert stop_time_hours(0.0, ckpt) == 0.0  # 0 keeps "no limit"
+    assert stop_time_hours(0.5, None) == 0.5

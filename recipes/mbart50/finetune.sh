@@ -69,6 +69,8 @@ if [[ -n "$PRETRAINED" ]]; then
   run "$PYTHON" -m mtkit.recipe_checks vocab --checkpoint "$PRETRAINED" --dict "$DICT" --langs "$LANG_LIST" \
       --expect-mask "$mask"
   init_args=(--finetune-from-model "$PRETRAINED")
+  # fairseq counts the training time stored in PRETRAINED against --stop-time-hours
+  STOP_TIME_HOURS=$("$PYTHON" -m mtkit.recipe_checks stop-time --hours "$STOP_TIME_HOURS" --checkpoint "$PRETRAINED")
 fi
 if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   DEVICE_ARGS=--cpu

@@ -53,6 +53,11 @@ if [[ -n "$INIT" ]]; then
   if [[ "$RESTORE_OPTIMIZER" == 1 ]]; then init_args=(--restore-file "$INIT")
   else init_args=(--finetune-from-model "$INIT"); fi
 fi
+if [[ -n "$INIT" ]]; then
+  # fairseq counts the training time stored in the checkpoint it starts from (and, on a resume, in
+  # this stage's own checkpoint_last) against --stop-time-hours: budget = own hours + INIT's hours
+  STOP_TIME_HOURS=$("$PYTHON" -m mtkit.recipe_checks stop-time --hours "$STOP_TIME_HOURS" --checkpoint "$INIT")
+fi
 if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   DEVICE_ARGS=--cpu
 fi
