@@ -78,16 +78,21 @@ def read_source(s: Src, xx: str, ctx: Ctx) -> Iterator[tuple[str, str]]:
         return
     f = ctx.local(s.url) if s.url else None
     if s.kind == "tmx":
-        yield from tmx.read_tmx(f, a["xx"], "en")
+        yield from tmx.read_tmx(f, a["xx"], "en", member=a.get("member"))
     elif s.kind == "plain":
         yield from _swap(plain.read_parallel(f, a["en"], a["xx"]))
+    elif s.kind == "plain_dir":
+        yield from plain.read_parallel_dir(f, a["dir"], a["xx"], "en")
     elif s.kind == "tsv":
-        yield from wmt.read_tsv(f, None, a["xx_col"], a["en_col"])
+        yield from wmt.read_tsv(f, a.get("member"), a["xx_col"], a["en_col"], sep=a.get("sep", "\t"))
     elif s.kind == "ted":
         yield from ted.read_ted(f, a["member"], a["col"], "en")
     elif s.kind == "iwslt_train":
         p, x = a["pair"], a["xx"]
-        yield from iwslt.read_train(f, f"{p}/train.tags.{p}.{x}", f"{p}/train.tags.{p}.en")
+        yield from iwslt.read_train(f, a.get("xx_member", f"{p}/train.tags.{p}.{x}"),
+                                    a.get("en_member", f"{p}/train.tags.{p}.en"), a.get("keep_titles", True))
+    elif s.kind == "iwslt_xml":
+        yield from iwslt.read_xml_pair(f, a["xx"], a["en"])
     else:
         raise MtkitError(f"unknown source kind {s.kind!r}")
 

@@ -1,9 +1,14 @@
 """The ML50 source table (after fairseq's examples/multilingual/data_scripts; see refs §1.2).
 
 Every language maps to a :class:`Plan`. ``Src.kind`` names a reader in :mod:`data_prep.ml50`.
-None of these URLs can be reached from the build machine, so none is verified here; the parsers
-are tested on fixtures that mirror the real formats. Parts that fairseq's scripts fetch but that
-are not automated here are listed in ``Plan.not_automated`` and reported by every run.
+URLs and archive member names are those of fairseq's scripts (download_wmt19_and_before.py,
+download_wmt20.sh, download_iwslt_and_extract.sh, ...), except: WIT3 archives use the
+raw.githubusercontent.com/hlt-mt/WIT3 location that sacrebleu 2.6 uses for its IWSLT17 sets
+(fairseq's wit3.fbk.eu archive moved), and WMT20 dev.tgz uses sacrebleu's https URL.
+All are UNVERIFIED OFFLINE: none can be reached from the build machine; the parsers are tested on
+fixtures that mirror the real formats. A member name may be a path, a file name matched at any depth
+(fairseq's ``*/name`` globs) or a glob (see data_prep.sources.archive). Parts that fairseq's scripts
+fetch but that are not automated here are listed in ``Plan.not_automated`` and reported by every run.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Src:
-    kind: str  # tmx | plain | tsv | ted | iwslt_train | sacrebleu | sgm
+    kind: str  # tmx | plain | plain_dir | tsv | ted | iwslt_train | iwslt_xml | sacrebleu
     url: str | None = None
     args: dict = field(default_factory=dict)
 
@@ -35,7 +40,15 @@ TED = "http://phontron.com/data/ted_talks.tar.gz"
 LOTUS = "http://lotus.kuee.kyoto-u.ac.jp/WAT/indic-multilingual/indic_languages_corpus.tar.gz"
 WAT_MY = "http://lotus.kuee.kyoto-u.ac.jp/WAT/my-en-data/wat2020.my-en.zip"
 IITB = "http://www.cfilt.iitb.ac.in/~moses/iitb_en_hi_parallel/iitb_corpus_download"
-WIT3 = "https://wit3.fbk.eu/archive"
+WIT3 = "https://raw.githubusercontent.com/hlt-mt/WIT3/master/archive"  # fairseq: https://wit3.fbk.eu/archive
+ST = "http://www.statmt.org"
+DST = "http://data.statmt.org"
+PARACRAWL = "https://s3.amazonaws.com/web-language-models/paracrawl"
+WMT13_EP = f"{ST}/wmt13/training-parallel-europarl-v7.tgz"
+WMT13_CC = f"{ST}/wmt13/training-parallel-commoncrawl.tgz"
+WMT13_UN = f"{ST}/wmt13/training-parallel-un.tgz"
+WMT20_DEV = "https://data.statmt.org/wmt20/translation-task/dev.tgz"  # sacrebleu's wmt20/dev tarball
+PS_KM = f"{DST}/wmt20/translation-task/ps-km"
 
 
 def _tmx(corpus_version: str, pair: str, xx: str) -> Src:
@@ -69,11 +82,54 @@ def _sb(name: str, lp: str) -> Src:
     return Src("sacrebleu", None, {"name": name, "langpair": lp})
 
 
-def _tsv(url: str, xx_col: int) -> Src:
-    return Src("tsv", url, {"xx_col": xx_col, "en_col": 1 - xx_col})
+def _tsv(url: str, xx_col: int, en_col: int | None = None, **kw) -> Src:
+    """0-based columns (fairseq's ``cut -f`` numbers minus one)."""
+    return Src("tsv", url, {"xx_col": xx_col, "en_col": 1 - xx_col if en_col is None else en_col, **kw})
 
 
-WMT_REST = "commoncrawl, UN, news-commentary, paracrawl, rapid, wikimatrix and the other WMT training sets"
+def _pl(url: str, stem: str, xx: str) -> Src:
+    """Two aligned members ``{stem}.{xx}`` and ``{stem}.en`` (stem: a path, a name or a glob)."""
+    return Src("plain", url, {"xx": f"{stem}.{xx}", "en": f"{stem}.en"})
+
+
+def _wikimatrix(xx: str) -> Src:
+    # WikiMatrix.v1.{pair}.langid.tsv: score, then the two languages in the pair's order
+    pair = "-".join(sorted(["en", xx]))
+    return _tsv(f"{DST}/wmt20/translation-task/WikiMatrix/WikiMatrix.v1.{pair}.langid.tsv.gz",
+                1 if pair.startswith(xx) else 2, 2 if pair.startswith(xx) else 1)
+
+
+def _iwslt(archive: str, pair: str, xx: str) -> Src:
+    return Src("iwslt_train", archive, {"pair": pair, "xx": xx, "xx_member": f"train.tags.{pair}.{xx}",
+                                        "en_member": f"train.tags.{pair}.en"})
+
+
+def _iwslt_xml(archive: str, prefix: str, pair: str, xx: str) -> Src:
+    return Src("iwslt_xml", archive, {"xx": f"{prefix}.{pair}.{xx}.xml", "en": f"{prefix}.{pair}.en.xml"})
+
+
+def _ps_km(xx: str) -> Plan:
+    # download_wmt20.sh: all.{xx} = opus (= {xx}-parallel/*), paracrawl (wmt20-sent), [ps: wikititles]
+    # in `sort -V` order; valid/test: dev/wikipedia.{dev,devtest}.{xx}-en from WMT20's dev.tgz
+    train = [Src("plain_dir", f"{PS_KM}/{xx}-parallel.tgz", {"dir": f"{xx}-parallel", "xx": xx}),
+             _tsv(f"{PS_KM}/wmt20-sent.en-{xx}.xz", 1, 0)]
+    if xx == "ps":
+        train.append(_tsv(f"{DST}/wikititles/v2/wikititles-v2.ps-en.tsv.gz", 0))
+    return Plan(train=train, valid=[_pl(WMT20_DEV, f"dev/wikipedia.dev.{xx}-en", xx)],
+                test=[_pl(WMT20_DEV, f"dev/wikipedia.devtest.{xx}-en", xx)])
+
+
+def _iwslt17_mt(xx: str) -> Plan:
+    mt = f"{WIT3}/2017-01-trnmted/texts/DeEnItNlRo/DeEnItNlRo/DeEnItNlRo-DeEnItNlRo.tgz"
+    test = f"{WIT3}/2017-01-mted-test/texts/{xx}/en/{xx}-en.tgz"
+    return Plan(train=[_iwslt(mt, f"{xx}-en", xx)], valid=[_iwslt_xml(mt, "IWSLT17.TED.tst2010", f"{xx}-en", xx)],
+                test=[_iwslt_xml(test, "IWSLT17.TED.tst2017.mltlng", f"{xx}-en", xx)])
+
+
+UN_V1 = ("UN v1.0 (a tarball split into .tar.gz.00/.01[/.02] parts that must be concatenated before "
+         "extraction; the downloader fetches single files)")
+RAPID_XLF = "RAPID 2019 (XLIFF .xlf; no XLIFF reader)"
+MANUAL_NOT_PARSED = "its manual source is checked for presence but not parsed"
 
 PLANS: dict[str, Plan] = {
     "af_ZA": Plan(train=[_tmx("Tatoeba/v20190709", "af-en", "af"), _tmx("bible-uedin/v1", "af-en", "af"),
@@ -99,76 +155,117 @@ PLANS: dict[str, Plan] = {
     "my_MM": Plan(**{s: [Src("plain", WAT_MY, {"xx": f"wat2020.my-en/alt/{f}.alt.my", "en": f"wat2020.my-en/alt/{f}.alt.en"})]
                      for s, f in (("train", "train"), ("valid", "dev"), ("test", "test"))}),
     "ml_IN": _lotus("ml"), "ur_PK": _lotus("ur"), "te_IN": _lotus("te"),
-    # IWSLT: test sets through sacrebleu; training archives from WIT3 (fairseq notes the URLs changed)
+    # IWSLT (download_iwslt_and_extract.sh): ar/ko test sets through sacrebleu; the rest from WIT3 archives
     "ar_AR": Plan(train=[Src("iwslt_train", f"{WIT3}/2017-01-trnted/texts/ar/en/ar-en.tgz", {"pair": "ar-en", "xx": "ar"})],
                   valid=[_sb("iwslt17/tst2016", "ar-en")], test=[_sb("iwslt17", "ar-en")]),
     "ko_KR": Plan(train=[Src("iwslt_train", f"{WIT3}/2017-01-trnted/texts/ko/en/ko-en.tgz", {"pair": "ko-en", "xx": "ko"})],
                   valid=[_sb("iwslt17/tst2016", "ko-en")], test=[_sb("iwslt17", "ko-en")]),
-    "it_IT": Plan(unavailable="IWSLT17 multilingual (2017-01-trnmted) and tst2017.mltlng: WIT3 archive URLs changed "
-                              "upstream and sacrebleu has no mltlng set; not automated"),
-    "nl_XX": Plan(unavailable="IWSLT17 multilingual (2017-01-trnmted) and tst2017.mltlng: WIT3 archive URLs changed "
-                              "upstream and sacrebleu has no mltlng set; not automated"),
-    "vi_VN": Plan(unavailable="IWSLT15 (2015-01): WIT3 archive URLs changed upstream and sacrebleu does not cover "
-                              "IWSLT15; not automated"),
-    # WMT <= 19 (download_wmt19_and_before.py): dev/test through sacrebleu; europarl/SETIMES/wikititles/NC
-    "es_XX": Plan(train=[Src("plain", "http://www.statmt.org/europarl/v7/es-en.tgz",
-                             {"xx": "europarl-v7.es-en.es", "en": "europarl-v7.es-en.en"})],
-                  valid=[_sb("wmt12", "en-es")], test=[_sb("wmt13", "en-es")], not_automated=[WMT_REST]),
-    "fr_XX": Plan(train=[Src("plain", "http://www.statmt.org/europarl/v7/fr-en.tgz",
-                             {"xx": "europarl-v7.fr-en.fr", "en": "europarl-v7.fr-en.en"})],
-                  valid=[_sb("wmt13", "en-fr")], test=[_sb("wmt14/full", "en-fr")], not_automated=[WMT_REST]),
-    "ro_RO": Plan(train=[_tmx("SETIMES/v2", "en-ro", "ro")],
-                  valid=[_sb("wmt16/dev", "en-ro")], test=[_sb("wmt16", "en-ro")], not_automated=["europarl v8"]),
+    "it_IT": _iwslt17_mt("it"),
+    "nl_XX": _iwslt17_mt("nl"),
+    "vi_VN": Plan(train=[_iwslt(f"{WIT3}/2015-01/texts/vi/en/vi-en.tgz", "vi-en", "vi")],
+                  valid=[_iwslt_xml(f"{WIT3}/2015-01/texts/vi/en/vi-en.tgz", "IWSLT15.TED.tst2013", "vi-en", "vi")],
+                  test=[_iwslt_xml(f"{WIT3}/2015-01-test/texts/vi/en/vi-en.tgz", "IWSLT15.TED.tst2015", "vi-en", "vi")]),
+    # WMT <= 19 (download_wmt19_and_before.py): dev/test through sacrebleu; train = fairseq's patterns
+    "es_XX": Plan(train=[_pl(WMT13_EP, "europarl-v7.es-en", "es"), _pl(WMT13_CC, "commoncrawl.es-en", "es"),
+                         _pl(WMT13_UN, "un/*undoc.2000.es-en", "es"),
+                         _pl(f"{ST}/wmt13/training-parallel-nc-v8.tgz", "news-commentary-v8.es-en", "es")],
+                  valid=[_sb("wmt12", "en-es")], test=[_sb("wmt13", "en-es")]),
+    "fr_XX": Plan(train=[_pl(WMT13_EP, "europarl-v7.fr-en", "fr"), _pl(WMT13_CC, "commoncrawl.fr-en", "fr"),
+                         _pl(WMT13_UN, "un/undoc.2000.fr-en", "fr"),
+                         _pl(f"{ST}/wmt14/training-parallel-nc-v9.tgz", "*news-commentary-v9.fr-en", "fr"),
+                         # a tar of two .gz files (fairseq: "it is actually a gz.tar"), 22.5M pairs
+                         Src("plain", f"{ST}/wmt10/training-giga-fren.tar",
+                             {"xx": "giga-fren.release2.fixed.fr.gz", "en": "giga-fren.release2.fixed.en.gz"})],
+                  valid=[_sb("wmt13", "en-fr")], test=[_sb("wmt14/full", "en-fr")]),
+    "ro_RO": Plan(train=[_pl(f"{DST}/wmt16/translation-task/training-parallel-ep-v8.tgz", "*europarl-v8.ro-en", "ro"),
+                         _tmx("SETIMES/v2", "en-ro", "ro")],
+                  valid=[_sb("wmt16/dev", "en-ro")], test=[_sb("wmt16", "en-ro")]),
     "tr_TR": Plan(train=[_tmx("SETIMES/v2", "en-tr", "tr")],
                   valid=[_sb("wmt17/dev", "en-tr"), _sb("wmt16", "en-tr")], test=[_sb("wmt17", "en-tr")]),
-    "lv_LV": Plan(valid=[_sb("wmt17/dev", "en-lv")], test=[_sb("wmt17", "en-lv")],
-                  not_automated=["europarl v8, rapid2016, leta, dcep, books (training)"]),
-    "fi_FI": Plan(valid=[_sb("wmt17/dev", "en-fi"), _sb("wmt16", "en-fi")], test=[_sb("wmt17", "en-fi")],
-                  not_automated=["europarl v8, wiki-titles, rapid2016 (training)"]),
-    "et_EE": Plan(valid=[_sb("wmt18/dev", "en-et")], test=[_sb("wmt18", "en-et")],
-                  not_automated=["europarl v8, paracrawl r1, rapid2016 (training)"]),
-    "gu_IN": Plan(train=[_tsv("http://data.statmt.org/wikititles/v1/wikititles-v1.gu-en.tsv.gz", 0)],
+    "lv_LV": Plan(train=[_pl(f"{DST}/wmt17/translation-task/training-parallel-ep-v8.tgz", "*europarl-v8.lv-en", "lv"),
+                         _pl(f"{DST}/wmt17/translation-task/rapid2016.tgz", "rapid2016.en-lv", "lv"),
+                         _pl(f"{DST}/wmt17/translation-task/leta.v1.tgz", "leta", "lv"),
+                         _pl(f"{DST}/wmt17/translation-task/dcep.lv-en.v1.tgz", "dcep", "lv"),
+                         _pl(f"{DST}/wmt17/translation-task/books.lv-en.v1.tgz", "farewell", "lv")],
+                  valid=[_sb("wmt17/dev", "en-lv")], test=[_sb("wmt17", "en-lv")]),
+    "fi_FI": Plan(train=[_pl(f"{DST}/wmt17/translation-task/training-parallel-ep-v8.tgz", "*europarl-v8.fi-en", "fi"),
+                         _tsv(f"{ST}/wmt15/wiki-titles.tgz", 0, member="wiki/fi-en/titles.fi-en", sep="|||"),
+                         _pl(f"{DST}/wmt17/translation-task/rapid2016.tgz", "rapid2016.en-fi", "fi")],
+                  valid=[_sb("wmt17/dev", "en-fi"), _sb("wmt16", "en-fi")], test=[_sb("wmt17", "en-fi")]),
+    "et_EE": Plan(train=[_pl(f"{DST}/wmt18/translation-task/training-parallel-ep-v8.tgz", "*europarl-v8.et-en", "et"),
+                         _pl(f"{PARACRAWL}/release1/paracrawl-release1.en-et.zipporah0-dedup-clean.tgz",
+                             "paracrawl-release1.en-et.zipporah0-dedup-clean", "et"),
+                         _pl(f"{DST}/wmt18/translation-task/rapid2016.tgz", "rapid2016.en-et", "et")],
+                  valid=[_sb("wmt18/dev", "en-et")], test=[_sb("wmt18", "en-et")]),
+    "gu_IN": Plan(train=[_tsv(f"{DST}/wikititles/v1/wikititles-v1.gu-en.tsv.gz", 0)],
                   valid=[_sb("wmt19/dev", "gu-en")], test=[_sb("wmt19", "gu-en")]),
-    "kk_KZ": Plan(train=[_tsv("http://data.statmt.org/news-commentary/v14/training/news-commentary-v14.en-kk.tsv.gz", 1),
-                         _tsv("http://data.statmt.org/wikititles/v1/wikititles-v1.kk-en.tsv.gz", 0)],
+    "kk_KZ": Plan(train=[_tsv(f"{DST}/news-commentary/v14/training/news-commentary-v14-wmt19.en-kk.tsv.gz", 1),
+                         _tsv(f"{DST}/wikititles/v1/wikititles-v1.kk-en.tsv.gz", 0)],
                   valid=[_sb("wmt19/dev", "kk-en")], test=[_sb("wmt19", "kk-en")]),
-    "lt_LT": Plan(train=[_tsv("http://www.statmt.org/europarl/v9/training/europarl-v9.lt-en.tsv.gz", 0),
-                         _tsv("http://data.statmt.org/wikititles/v1/wikititles-v1.lt-en.tsv.gz", 0)],
-                  valid=[_sb("wmt19/dev", "lt-en")], test=[_sb("wmt19", "lt-en")],
-                  not_automated=["paracrawl r3, rapid2016 (training)"]),
-    # WMT20 script
-    "de_DE": Plan(train=[_tsv("http://www.statmt.org/europarl/v10/training/europarl-v10.de-en.tsv.gz", 0),
-                         _tsv("http://data.statmt.org/news-commentary/v15/training/news-commentary-v15.de-en.tsv.gz", 0),
-                         _tsv("http://data.statmt.org/wikititles/v2/wikititles-v2.de-en.tsv.gz", 0)],
+    "lt_LT": Plan(train=[_tsv(f"{ST}/europarl/v9/training/europarl-v9.lt-en.tsv.gz", 0),
+                         Src("tmx", f"{PARACRAWL}/release3/en-lt.bicleaner07.tmx.gz", {"xx": "lt"}),
+                         _tsv(f"{DST}/wikititles/v1/wikititles-v1.lt-en.tsv.gz", 0),
+                         Src("tmx", "https://tilde-model.s3-eu-west-1.amazonaws.com/rapid2016.en-lt.tmx.zip",
+                             {"xx": "lt", "member": "*.tmx"})],
+                  valid=[_sb("wmt19/dev", "lt-en")], test=[_sb("wmt19", "lt-en")]),
+    # WMT20 script (download_wmt20.sh)
+    "de_DE": Plan(train=[_tsv(f"{ST}/europarl/v10/training/europarl-v10.de-en.tsv.gz", 0),
+                         _tsv(f"{PARACRAWL}/release5.1/en-de.txt.gz", 1, 0),
+                         _pl(WMT13_CC, "commoncrawl.de-en", "de"),
+                         _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.de-en.tsv.gz", 0),
+                         _tsv(f"{DST}/wikititles/v2/wikititles-v2.de-en.tsv.gz", 0),
+                         _wikimatrix("de")],
                   valid=[_sb("wmt18", "de-en")], test=[_sb("wmt19", "de-en")],
-                  not_automated=["ParaCrawl 5.1, CommonCrawl, RAPID 2019, WikiMatrix"]),
-    "ru_RU": Plan(train=[_tsv("http://data.statmt.org/news-commentary/v15/training/news-commentary-v15.en-ru.tsv.gz", 1),
-                         _tsv("http://data.statmt.org/wikititles/v2/wikititles-v2.ru-en.tsv.gz", 0)],
+                  not_automated=[RAPID_XLF]),
+    "ru_RU": Plan(train=[_pl(f"{PARACRAWL}/release1/paracrawl-release1.en-ru.zipporah0-dedup-clean.tgz",
+                             "paracrawl-release1.en-ru.zipporah0-dedup-clean", "ru"),
+                         _pl(WMT13_CC, "commoncrawl.ru-en", "ru"),
+                         _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-ru.tsv.gz", 1),
+                         _tsv(f"{DST}/wikititles/v2/wikititles-v2.ru-en.tsv.gz", 0),
+                         _wikimatrix("ru")],
                   valid=[_sb("wmt18", "ru-en")], test=[_sb("wmt19", "ru-en")],
                   manual=[("wmt19_1mcorpus.zip", "Yandex 1M corpus: accept the licence at "
                                                  "https://translate.yandex.ru/corpus and save the zip here")],
-                  not_automated=["ParaCrawl r1, CommonCrawl, UN v1.0, WikiMatrix"]),
-    "zh_CN": Plan(train=[_tsv("http://data.statmt.org/news-commentary/v15/training/news-commentary-v15.en-zh.tsv.gz", 1),
-                         _tsv("http://data.statmt.org/wikititles/v2/wikititles-v2.zh-en.tsv.gz", 0)],
+                  not_automated=[UN_V1, f"Yandex 1M ({MANUAL_NOT_PARSED})"]),
+    "zh_CN": Plan(train=[_tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-zh.tsv.gz", 1),
+                         _tsv(f"{DST}/wikititles/v2/wikititles-v2.zh-en.tsv.gz", 0),
+                         _wikimatrix("zh")],
                   valid=[_sb("wmt18", "zh-en")], test=[_sb("wmt19", "zh-en")],
                   manual=[("cwmt", "CWMT/CCMT corpora (casict2011, casict2015, datum2015, datum2017, neu2017): "
                                    "register at http://nlp.nju.edu.cn/cwmt-wmt and unpack them into this folder")],
-                  not_automated=["UN v1.0, WikiMatrix"]),
+                  not_automated=[UN_V1, f"CWMT/CCMT ({MANUAL_NOT_PARSED})"]),
     "cs_CZ": Plan(valid=[_sb("wmt18", "cs-en")], test=[_sb("wmt19", "cs-en")],
                   manual=[("czeng20-train", "CzEng 2.0: register at https://ufal.mff.cuni.cz/czeng and place "
-                                            "czeng20-train here (the only training source of cs_CZ in ML50)")]),
-    "ja_XX": Plan(train=[_tsv("http://data.statmt.org/news-commentary/v15/training/news-commentary-v15.en-ja.tsv.gz", 1),
-                         _tsv("http://data.statmt.org/wikititles/v2/wikititles-v2.ja-en.tsv.gz", 0)],
-                  halves=_sb("wmt20/dev", "ja-en"),
-                  not_automated=["JParaCrawl 2.0, WikiMatrix, JESC, KFTT, TED (2017-01-trnted)"]),
-    "ta_IN": Plan(train=[_tsv("http://data.statmt.org/wikititles/v2/wikititles-v2.ta-en.tsv.gz", 0)],
+                                            "czeng20-train here (the only training source of cs_CZ in ML50)")],
+                  not_automated=[f"CzEng 2.0 ({MANUAL_NOT_PARSED})"]),
+    "ja_XX": Plan(train=[_tsv("http://www.kecl.ntt.co.jp/icl/lirg/jparacrawl/release/2.0/bitext/en-ja.tar.gz", 3, 2,
+                              member="en-ja/en-ja.bicleaner05.txt"),
+                         _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-ja.tsv.gz", 1),
+                         _tsv(f"{DST}/wikititles/v2/wikititles-v2.ja-en.tsv.gz", 0),
+                         _wikimatrix("ja"),
+                         _tsv("https://nlp.stanford.edu/projects/jesc/data/split.tar.gz", 1, 0, member="split/train"),
+                         _pl("http://www.phontron.com/kftt/download/kftt-data-1.0.tar.gz",
+                             "kftt-data-1.0/data/orig/kyoto-train", "ja"),
+                         # prepare_ja_ted drops every tagged line (titles and descriptions too)
+                         Src("iwslt_train", f"{WIT3}/2017-01-trnted/texts/en/ja/en-ja.tgz",
+                             {"pair": "en-ja", "xx": "ja", "xx_member": "en-ja/train.tags.en-ja.ja",
+                              "en_member": "en-ja/train.tags.en-ja.en", "keep_titles": False})],
+                  halves=_sb("wmt20/dev", "ja-en")),
+    "ta_IN": Plan(train=[_tsv(f"{DST}/wikititles/v2/wikititles-v2.ta-en.tsv.gz", 0),
+                         _wikimatrix("ta"),
+                         _tsv(f"{DST}/pmindia/v1/parallel/pmindia.v1.ta-en.tsv", 1, 0),
+                         _moses("Tanzil", "v1", "ta"),
+                         _pl("http://preon.iiit.ac.in/~jerin/resources/datasets/pib-v0.tar", "pib/en-ta/train", "ta"),
+                         _pl("http://preon.iiit.ac.in/~jerin/resources/datasets/mkb-v0.tar", "mkb/en-ta/mkb", "ta"),
+                         _pl("http://ufal.mff.cuni.cz/~ramasamy/parallel/data/v2/en-ta-parallel-v2.tar.gz",
+                             "en-ta-parallel-v2/corpus.bcn.train", "ta")],
                   halves=_sb("wmt20/dev", "ta-en"),
-                  not_automated=["WikiMatrix, PMIndia, Tanzil, PIB, MKB, UFAL EnTam v2, NLPC-UoM"]),
-    "pl_PL": Plan(halves=_sb("wmt20/dev", "pl-en"), not_automated=["Tilde RAPID 2019 (training)"]),
-    "km_KH": Plan(unavailable="WMT20 ps-km (paracrawl sent + OPUS km-parallel, Flores v1 km/ps dev/devtest): "
-                              "not automated"),
-    "ps_AF": Plan(unavailable="WMT20 ps-km (paracrawl sent + OPUS ps-parallel, Flores v1 km/ps dev/devtest): "
-                              "not automated"),
+                  not_automated=["NLPC-UoM (two raw GitHub text files with a 3-line header, `tail -n +4`)"]),
+    "pl_PL": Plan(train=[Src("tmx", "https://tilde-model.s3-eu-west-1.amazonaws.com/rapid2019.en-pl.tmx.zip",
+                             {"xx": "pl", "member": "RAPID_2019.UNIQUE.en-pl.tmx"})],
+                  halves=_sb("wmt20/dev", "pl-en")),
+    "km_KH": _ps_km("km"),
+    "ps_AF": _ps_km("ps"),
     "sw_KE": Plan(unavailable="fairseq's ML50 data scripts have no download script for sw_KE"),
     "tl_XX": Plan(unavailable="fairseq's ML50 data scripts have no download script for tl_XX "
                               "(only a commented skip_langs entry in remove_valid_test_in_train.py)"),

@@ -1,8 +1,9 @@
-"""`mtkit data ml50` end to end from a fixture mirror (xh_ZA, si_LK, bn_IN, kk_KZ + reported gaps)."""
+"""`mtkit data ml50` end to end from a fixture mirror (xh_ZA, si_LK, bn_IN, kk_KZ; it_IT, nl_XX, vi_VN, km_KH, ps_AF; reported gaps)."""
 from __future__ import annotations
 
 import gzip
 import json
+import lzma
 import tarfile
 import zipfile
 from pathlib import Path
@@ -121,3 +122,101 @@ def test_missing_mirror_file_and_manual_sources_are_reported(tmp_path):
     (tmp_path / "o" / "manual").mkdir()
     (tmp_path / "o" / "manual" / "czeng20-train").write_text("x\n")
     assert ml50.check_manual(PLANS["cs_CZ"], tmp_path / "o" / "manual")[0]["present"] is True
+
+
+# --- IWSLT17 multilingual (it, nl), IWSLT15 (vi) and WMT20 ps-km (km, ps) -----------------------
+
+NEW = ["it_IT", "nl_XX", "vi_VN", "km_KH", "ps_AF"]
+
+
+def _tar(dst: Path, folder: Path, arcname: str) -> None:
+    with tarfile.open(dst, "w:gz") as t:
+        t.add(folder, arcname=arcname)
+
+
+def make_mirror_new(root: Path) -> Path:
+    """WIT3 tgz archives, WMT20 ps-km files (.xz TSV, {xx}-parallel.tgz), wikititles .gz, WMT20 dev.tgz."""
+    def put(url: str) -> Path:
+        p = mirror_path(root, url)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    iw = FIX / "iwslt"
+    done: set[str] = set()
+    for code in ("it_IT", "nl_XX", "vi_VN"):
+        plan, xx = PLANS[code], code[:2]
+        for s in plan.train + plan.valid + plan.test:
+            if s.url in done:
+                continue
+            done.add(s.url)
+            if "trnmted" in s.url:
+                _tar(put(s.url), iw / "2017-01-trnmted" / "DeEnItNlRo-DeEnItNlRo", "DeEnItNlRo-DeEnItNlRo")
+            elif "mted-test" in s.url:
+                _tar(put(s.url), iw / "2017-01-mted-test" / f"{xx}-en", f"{xx}-en")
+            else:
+                release = "2015-01-test" if "2015-01-test" in s.url else "2015-01"
+                _tar(put(s.url), iw / release / "vi-en", "vi-en")
+    w = FIX / "wmt20"
+    for code in ("km_KH", "ps_AF"):
+        xx = code[:2]
+        for s in PLANS[code].train:
+            if s.kind == "plain_dir":
+                _tar(put(s.url), w / "ps-km" / f"{xx}-parallel", f"{xx}-parallel")
+            elif s.url.endswith(".xz"):
+                put(s.url).write_bytes(lzma.compress((w / "ps-km" / f"wmt20-sent.en-{xx}").read_bytes()))
+            else:
+                put(s.url).write_bytes(gzip.compress((w / "wikititles-v2.ps-en.tsv").read_bytes()))
+    _tar(put(PLANS["km_KH"].valid[0].url), w / "dev", "dev")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built_new(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ml50new")
+    mirror = make_mirror_new(root / "mirror")
+    out = root / "out"
+    rc = main(["data", "ml50", "--out", str(out), "--mirror", str(mirror), "--langs", ",".join(NEW)])
+    return out, rc
+
+
+def test_ml50_iwslt_and_ps_km_end_to_end(built_new):
+    out, rc = built_new
+    m = json.loads((out / "manifest.json").read_text())
+    assert {k: v["status"] for k, v in m["languages"].items()} == {x: "ok" for x in NEW}
+    assert all(m["languages"][x]["not_automated"] == [] for x in NEW)
+    assert rc == 0
+    raw, clean = out / "raw", out / "clean"
+    for folder in (raw, out / "dedup", clean):
+        for x in NEW:
+            for split in ("train", "valid", "test"):
+                a, b = folder / f"{split}.{x}-en_XX.{x}", folder / f"{split}.{x}-en_XX.en_XX"
+                assert len(lines(a)) == len(lines(b)) > 0, (folder.name, a.name)
+    # IWSLT train.tags: metadata dropped, titles/descriptions kept untagged, lines stripped;
+    # only the it-en pair of the multilingual archive is read
+    it = lines(raw / "train.it_IT-en_XX.it_IT")
+    assert len(it) == 15 and it[0] == "Frase italiana title 1" and it[2] == "Frase italiana train 0"
+    assert not any(x.startswith("<") or "Deutscher" in x for x in it)
+    assert lines(raw / "train.it_IT-en_XX.en_XX")[2] == "Italian sentence train 0"
+    # dev/test xml: segments only, U+2019 -> ' (fairseq's convert_valid_test), entities unescaped
+    assert lines(raw / "valid.vi_VN-en_XX.en_XX")[1] == "It's a dev sentence with a curly quote."
+    assert lines(raw / "test.nl_XX-en_XX.en_XX") == [f"Dutch sentence test {i} & more" for i in range(4)]
+    assert len(lines(raw / "valid.it_IT-en_XX.it_IT")) == 5
+    # km: {xx}-parallel/* in `sort -V` order (GNOME, Tatoeba.v2, Tatoeba.v10), then wmt20-sent (en first)
+    km = lines(raw / "train.km_KH-en_XX.km_KH")
+    assert len(km) == 7 + 9 and km[3].endswith("Tatoeba.v2 0") and km[5].endswith("Tatoeba.v10 0")
+    assert lines(raw / "train.km_KH-en_XX.en_XX")[7] == "English web sentence km 0"
+    assert len(lines(raw / "train.ps_AF-en_XX.ps_AF")) == 7 + 9 + 4  # + wikititles v2
+    assert lines(raw / "test.ps_AF-en_XX.en_XX") == [f"English ps devtest sentence {i}" for i in range(3)]
+    # dedup: the duplicated IWSLT pair is dropped
+    assert m["steps_counts"]["dedup"]["vi_VN-en_XX"]["train"]["drop_duplicate"] == 1
+    # leakage: planted test/dev sentences were in raw train and are gone; none remains anywhere
+    assert "Frase italiana test 2" in it
+    assert "English km dev sentence 1" in lines(raw / "train.km_KH-en_XX.en_XX")
+    for x in NEW:
+        assert m["steps_counts"]["clean"][f"{x}-en_XX"]["train"]["drop_overlap"] >= 1, x
+    held = set()
+    for p in clean.iterdir():
+        if p.name.startswith(("valid.", "test.")):
+            held |= {x.strip() for x in lines(p)}
+    for p in clean.glob("train.*"):
+        assert not {x.strip() for x in lines(p)} & held, p.name

@@ -49,10 +49,18 @@ def read_wmt_xml(archive, member: str | None, src_lang: str, tgt_lang: str) -> I
                 yield v, ref[k]
 
 
-def read_tsv(archive, member: str | None = None, src_col: int = 0, tgt_col: int = 1) -> Iterator[tuple[str, str]]:
-    """Two-column TSV training data (news-commentary, wikititles); short rows are skipped."""
+def read_tsv(archive, member: str | None = None, src_col: int = 0, tgt_col: int = 1,
+             sep: str = "\t") -> Iterator[tuple[str, str]]:
+    """Column-separated training data (news-commentary, wikititles, paracrawl, WikiMatrix, and the
+    WMT15 ``|||``-separated wiki titles); short rows are skipped; ``sep`` other than a tab also
+    squeezes inner whitespace (fairseq: ``sed 's/|||/\\t/g' | cut | awk '{$1=$1};1'``)."""
     with open_member(archive, member) as f:
         for line in iter_text_lines(f, f"{archive}::{member}"):
+            if sep != "\t":
+                cols = [" ".join(c.split()) for c in line.split(sep)]
+                if len(cols) > max(src_col, tgt_col):
+                    yield cols[src_col], cols[tgt_col]
+                continue
             cols = line.split("\t")
             if len(cols) > max(src_col, tgt_col):
                 yield cols[src_col].strip(), cols[tgt_col].strip()
