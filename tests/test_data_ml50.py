@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import lzma
 import tarfile
@@ -220,3 +221,80 @@ def test_ml50_iwslt_and_ps_km_end_to_end(built_new):
             held |= {x.strip() for x in lines(p)}
     for p in clean.glob("train.*"):
         assert not {x.strip() for x in lines(p)} & held, p.name
+
+
+# --- every WMT training entry of the table, read from an archive laid out as fairseq's patterns expect
+
+WMT_LANGS = ["es_XX", "fr_XX", "ro_RO", "lv_LV", "fi_FI", "et_EE", "lt_LT", "de_DE", "ru_RU", "zh_CN", "ja_XX",
+             "ta_IN", "pl_PL"]
+
+
+def _concrete(member: str) -> str:
+    """A plausible real path for a table member: globs filled in, bare names put in a subfolder."""
+    if member.startswith("*"):
+        return "training/" + member.lstrip("*")
+    if "*" in member:
+        return member.replace("*", "")
+    return member if "/" in member else "corpus-v1/" + member
+
+
+def _pack(dst: Path, url: str, files: dict[str, bytes]) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if url.endswith(".zip"):
+        with zipfile.ZipFile(dst, "a" if dst.exists() else "w") as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+    elif url.endswith((".tgz", ".tar.gz", ".tar")):
+        old = {}
+        if dst.exists():
+            with tarfile.open(dst) as t:
+                old = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        old.update(files)
+        with tarfile.open(dst, "w:gz" if not url.endswith(".tar") else "w") as t:
+            for name, data in old.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    else:
+        (data,) = files.values()
+        dst.write_bytes(gzip.compress(data) if url.endswith(".gz") else
+                        lzma.compress(data) if url.endswith(".xz") else data)
+
+
+def test_every_wmt_training_entry_reads_from_its_archive(tmp_path):
+    mirror = tmp_path / "mirror"
+    expect: dict[str, list[tuple[str, str]]] = {}
+    for code in WMT_LANGS:
+        xx = code[:2]
+        for i, s in enumerate(PLANS[code].train):
+            tag = f"{code}-{i}"
+            x, e = f"{xx} {tag} a", f"en {tag} a"
+            dst = mirror_path(mirror, s.url)
+            if s.kind == "plain":
+                raw = {m: (t + "\n").encode() for m, t in ((s.args["xx"], x), (s.args["en"], e))}
+                files = {_concrete(m): gzip.compress(v) if m.endswith(".gz") else v for m, v in raw.items()}
+            elif s.kind == "tsv":
+                cols = ["0.9"] * 5
+                cols[s.args["xx_col"]], cols[s.args["en_col"]] = x, e
+                line = (s.args.get("sep", "\t").join(cols) + "\n").encode()
+                files = {_concrete(s.args["member"]) if s.args.get("member") else "f": line}
+            elif s.kind == "tmx":
+                tmx_text = (f'<tmx><body><tu><tuv xml:lang="en"><seg>{e}</seg></tuv>'
+                            f'<tuv xml:lang="{xx}"><seg>{x}</seg></tuv></tu></body></tmx>').encode()
+                m = s.args.get("member")
+                files = {("rapid2016.en-lt.tmx" if m == "*.tmx" else _concrete(m)) if m else "f": tmx_text}
+            elif s.kind == "iwslt_train":
+                files = {s.args["xx_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{x}\n".encode(),
+                         s.args["en_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{e}\n".encode()}
+            else:
+                raise AssertionError(s.kind)
+            _pack(dst, s.url, files)
+            expect.setdefault(code, []).append((x, e))
+    ctx = ml50.Ctx(tmp_path / "out", str(mirror), verify=False)
+    for code in WMT_LANGS:
+        plan = PLANS[code]
+        for s in plan.train:
+            ml50.fetch(s.url, ctx.local(s.url), mirror=ctx.mirror)
+        got = list(ml50._chain(plan.train, code[:2], ctx))
+        assert got == expect[code], code
+    assert len(PLANS["ja_XX"].train) == 7 and len(PLANS["ta_IN"].train) == 7 and len(PLANS["fr_XX"].train) == 5

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import lzma
 import tarfile
 import zipfile
 from pathlib import Path
@@ -127,3 +128,64 @@ def test_fetch_resumes_with_range(tmp_path):
         assert dst.read_bytes() == body and seen == ["bytes=1000-"]
     finally:
         srv.shutdown()
+
+
+def test_archive_members_by_suffix_glob_and_xz(tmp_path):
+    from data_prep.sources.archive import list_members, open_member
+
+    tar = tmp_path / "a.tgz"
+    with tarfile.open(tar, "w:gz") as t:
+        t.add(FIX / "wmt15" / "wiki", arcname="wiki")
+        t.add(FIX / "opus" / "GNOME.en-si.en", arcname="training/europarl-v8.lv-en.en")
+        t.add(FIX / "opus" / "GNOME.en-si.si", arcname="training/europarl-v8.lv-en.lv")
+    assert sorted(list_members(tar)) == ["training/europarl-v8.lv-en.en", "training/europarl-v8.lv-en.lv",
+                                         "wiki/fi-en/titles.fi-en"]
+    with open_member(tar, "titles.fi-en") as f:  # by its end, like fairseq's */name globs
+        assert f.read().startswith(b"Helsingin")
+    with open_member(tar, "*europarl-v8.lv-en.lv") as f:
+        assert f.readline() == (FIX / "opus" / "GNOME.en-si.si").read_bytes().splitlines(True)[0]
+    with pytest.raises(InputError, match="2 members"):
+        with open_member(tar, "*europarl-v8.lv-en.*"):
+            pass
+    z = tmp_path / "rapid.tmx.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(FIX / "opus" / "en-xh.tmx", "RAPID_2016.en-xh.tmx")
+    assert len(list(tmx.read_tmx(z, "xh", "en", member="*.tmx"))) == 31
+    xz = tmp_path / "wmt20-sent.en-km.xz"
+    xz.write_bytes(lzma.compress((FIX / "wmt20" / "ps-km" / "wmt20-sent.en-km").read_bytes()))
+    rows = list(wmt.read_tsv(xz, None, 1, 0))
+    assert len(rows) == 9 and rows[0] == ("ប្រយោគខ្មែរ web 0", "English web sentence km 0")  # 1-column row skipped
+    xz.write_bytes(xz.read_bytes()[:40])
+    with pytest.raises(InputError, match="truncated"):
+        list(wmt.read_tsv(xz, None, 1, 0))
+
+
+def test_wiki_titles_triple_bar(tmp_path):
+    rows = list(wmt.read_tsv(FIX / "wmt15" / "wiki" / "fi-en" / "titles.fi-en", None, 0, 1, sep="|||"))
+    assert rows == [("Helsingin yliopisto", "University of Helsinki"), ("Suomi", "Finland")]
+
+
+def test_parallel_dir_natural_order_and_missing_side(tmp_path):
+    tar = tmp_path / "km-parallel.tgz"
+    with tarfile.open(tar, "w:gz") as t:
+        t.add(FIX / "wmt20" / "ps-km" / "km-parallel", arcname="km-parallel")
+    rows = list(plain.read_parallel_dir(tar, "km-parallel", "km"))
+    assert [x.split()[1] for x, _ in rows] == ["GNOME"] * 3 + ["Tatoeba.v2"] * 2 + ["Tatoeba.v10"] * 2
+    assert rows[0] == ("ប្រយោគខ្មែរ GNOME 0", "English GNOME km 0")
+    with tarfile.open(tar, "w:gz") as t:
+        t.add(FIX / "wmt20" / "ps-km" / "km-parallel" / "GNOME.km", arcname="km-parallel/GNOME.km")
+    with pytest.raises(InputError, match="has no km-parallel/GNOME.en"):
+        list(plain.read_parallel_dir(tar, "km-parallel", "km"))
+
+
+def test_iwslt_titles_policy_and_xml_quotes(tmp_path):
+    d = FIX / "iwslt" / "2015-01" / "vi-en"
+    kept = iwslt.read_train_tags(d / "train.tags.vi-en.vi", None)
+    dropped = iwslt.read_train_tags(d / "train.tags.vi-en.vi", None, keep_titles=False)
+    assert len(kept) == len(dropped) + 4 and not any("title" in x for x in dropped)
+    tar = tmp_path / "vi-en.tgz"
+    with tarfile.open(tar, "w:gz") as t:
+        t.add(d, arcname="vi-en")
+    rows = list(iwslt.read_xml_pair(tar, "IWSLT15.TED.tst2013.vi-en.vi.xml", "IWSLT15.TED.tst2013.vi-en.en.xml"))
+    assert len(rows) == 5 and rows[1][1] == "It's a dev sentence with a curly quote."  # U+2019 -> '
+    assert rows[0] == ("Câu tiếng Việt dev 0", "Vietnamese sentence dev 0")  # title line is not a segment
