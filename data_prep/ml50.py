@@ -42,14 +42,26 @@ ALL_STEPS = ("download", "extract", "dedup", "clean", "binarize")
 
 
 class Ctx:
-    def __init__(self, out: Path, mirror: str | None, verify: bool):
+    def __init__(self, out: Path, mirror: str | None, verify: bool, manual: Path | None = None):
         self.out, self.mirror, self.verify = out, mirror, verify
         self.downloads = out / "downloads"
         self.sacrebleu = out / "downloads" / "sacrebleu"
+        self.manual = manual if manual is not None else out / "manual"
 
     def local(self, url: str) -> Path:
         u = urlparse(url)
         return self.downloads / u.netloc / u.path.lstrip("/")
+
+    def file_of(self, s: Src) -> Path | None:
+        """The local file a source reads: a download, or a manual source in the manual folder."""
+        if s.args.get("manual"):
+            return self.manual / s.args["manual"]
+        return self.local(s.url) if s.url else None
+
+
+def _present(s: Src, ctx: Ctx) -> bool:
+    """Manual sources are read only when in place (their absence is reported by check_manual)."""
+    return not s.args.get("manual") or (ctx.manual / s.args["manual"]).exists()
 
 
 def _sources(plan: Plan) -> list[Src]:
@@ -76,7 +88,7 @@ def read_source(s: Src, xx: str, ctx: Ctx) -> Iterator[tuple[str, str]]:
         for x, y in pairs:
             yield (y, x) if en_first else (x, y)
         return
-    f = ctx.local(s.url) if s.url else None
+    f = ctx.file_of(s)
     if s.kind == "tmx":
         yield from tmx.read_tmx(f, a["xx"], "en", member=a.get("member"))
     elif s.kind == "plain":
@@ -93,6 +105,9 @@ def read_source(s: Src, xx: str, ctx: Ctx) -> Iterator[tuple[str, str]]:
                                     a.get("en_member", f"{p}/train.tags.{p}.en"), a.get("keep_titles", True))
     elif s.kind == "iwslt_xml":
         yield from iwslt.read_xml_pair(f, a["xx"], a["en"])
+    elif s.kind == "xlf":
+        rows = wmt.read_xlf(f, a.get("member"))
+        yield from rows if a["xx"] == "source" else _swap(rows)
     else:
         raise MtkitError(f"unknown source kind {s.kind!r}")
 
@@ -116,7 +131,8 @@ def _write(raw: Path, split: str, xx: str, rows: Iterator[tuple[str, str]]) -> i
 
 def _chain(srcs: list[Src], xx: str, ctx: Ctx) -> Iterator[tuple[str, str]]:
     for s in srcs:
-        yield from read_source(s, xx, ctx)
+        if _present(s, ctx):
+            yield from read_source(s, xx, ctx)
 
 
 def extract(xx: str, plan: Plan, ctx: Ctx) -> dict[str, int]:
@@ -138,7 +154,7 @@ def extract(xx: str, plan: Plan, ctx: Ctx) -> dict[str, int]:
         counts["train"] = _write(raw, "train", xx, ((rows_x[i], rows_e[i]) for i in range(n) if i not in valid_idx))
         for p in (raw / f"all.{xx}-{EN}.{xx}", raw / f"all.{xx}-{EN}.{EN}"):
             p.unlink(missing_ok=True)
-    elif plan.train:
+    elif any(_present(s, ctx) for s in plan.train):
         counts["train"] = _write(raw, "train", xx, _chain(plan.train, iso, ctx))
     if plan.halves is not None:
         rows = list(read_source(plan.halves, iso, ctx))
@@ -173,8 +189,8 @@ def build(out: str | os.PathLike, langs: list[str] | None = None, mirror: str | 
     bad = [s for s in steps if s not in ALL_STEPS]
     if bad:
         raise InputError(f"unknown step(s) {bad}; choose from {', '.join(ALL_STEPS)}")
-    ctx = Ctx(out, mirror, verify_checksums)
     manual = Path(manual_dir) if manual_dir else out / "manual"
+    ctx = Ctx(out, mirror, verify_checksums, manual)
     (out / "raw").mkdir(exist_ok=True)
     clean_stale_tmp(out / "raw")
     report: dict[str, dict] = {}
@@ -198,6 +214,7 @@ def build(out: str | os.PathLike, langs: list[str] | None = None, mirror: str | 
             if "extract" in steps:
                 if not files:
                     files = [ctx.local(s.url) for s in _sources(plan) if s.url]
+                files = files + [ctx.file_of(s) for s in plan.train if s.args.get("manual")]
                 cache = StepCache(out / "raw", f"extract.{xx}")
                 key = StepCache.key([], {"plan": repr(plan), "files": [(str(f), os.path.getsize(f), os.path.getmtime(f))
                                                                       for f in files if f.exists()]})

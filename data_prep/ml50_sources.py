@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Src:
-    kind: str  # tmx | plain | plain_dir | tsv | ted | iwslt_train | iwslt_xml | sacrebleu
+    kind: str  # tmx | plain | plain_dir | tsv | xlf | ted | iwslt_train | iwslt_xml | sacrebleu
+    # args['manual']: read from the manual folder (--manual-dir) instead of a URL, when present
     url: str | None = None
     args: dict = field(default_factory=dict)
 
@@ -126,10 +127,11 @@ def _iwslt17_mt(xx: str) -> Plan:
                 test=[_iwslt_xml(test, "IWSLT17.TED.tst2017.mltlng", f"{xx}-en", xx)])
 
 
-UN_V1 = ("UN v1.0 (a tarball split into .tar.gz.00/.01[/.02] parts that must be concatenated before "
-         "extraction; the downloader fetches single files)")
-RAPID_XLF = "RAPID 2019 (XLIFF .xlf; no XLIFF reader)"
-MANUAL_NOT_PARSED = "its manual source is checked for presence but not parsed"
+UN_V1 = ("UN v1.0 (a tarball split into .tar.gz.00/.01[/.02] parts to concatenate before extraction; the "
+         "downloader fetches single files; fairseq's prepare_uncorpus starts with `$URLS=$1`, not an assignment "
+         "in bash, so as written it fetches nothing either)")
+MANUAL_NOT_PARSED = ("checked for presence with instructions, not parsed: six corpora with their own file "
+                     "names, datum2017 needs spaces removed")
 
 PLANS: dict[str, Plan] = {
     "af_ZA": Plan(train=[_tmx("Tatoeba/v20190709", "af-en", "af"), _tmx("bible-uedin/v1", "af-en", "af"),
@@ -214,19 +216,21 @@ PLANS: dict[str, Plan] = {
                          _pl(WMT13_CC, "commoncrawl.de-en", "de"),
                          _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.de-en.tsv.gz", 0),
                          _tsv(f"{DST}/wikititles/v2/wikititles-v2.de-en.tsv.gz", 0),
+                         Src("xlf", f"{DST}/wmt20/translation-task/rapid/RAPID_2019.de-en.xlf.gz", {"xx": "source"}),
                          _wikimatrix("de")],
-                  valid=[_sb("wmt18", "de-en")], test=[_sb("wmt19", "de-en")],
-                  not_automated=[RAPID_XLF]),
+                  valid=[_sb("wmt18", "de-en")], test=[_sb("wmt19", "de-en")]),
     "ru_RU": Plan(train=[_pl(f"{PARACRAWL}/release1/paracrawl-release1.en-ru.zipporah0-dedup-clean.tgz",
                              "paracrawl-release1.en-ru.zipporah0-dedup-clean", "ru"),
                          _pl(WMT13_CC, "commoncrawl.ru-en", "ru"),
                          _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-ru.tsv.gz", 1),
                          _tsv(f"{DST}/wikititles/v2/wikititles-v2.ru-en.tsv.gz", 0),
+                         Src("plain", None, {"manual": "wmt19_1mcorpus.zip", "xx": "corpus.en_ru.1m.ru",
+                                             "en": "corpus.en_ru.1m.en"}),
                          _wikimatrix("ru")],
                   valid=[_sb("wmt18", "ru-en")], test=[_sb("wmt19", "ru-en")],
                   manual=[("wmt19_1mcorpus.zip", "Yandex 1M corpus: accept the licence at "
                                                  "https://translate.yandex.ru/corpus and save the zip here")],
-                  not_automated=[UN_V1, f"Yandex 1M ({MANUAL_NOT_PARSED})"]),
+                  not_automated=[UN_V1]),
     "zh_CN": Plan(train=[_tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-zh.tsv.gz", 1),
                          _tsv(f"{DST}/wikititles/v2/wikititles-v2.zh-en.tsv.gz", 0),
                          _wikimatrix("zh")],
@@ -234,10 +238,11 @@ PLANS: dict[str, Plan] = {
                   manual=[("cwmt", "CWMT/CCMT corpora (casict2011, casict2015, datum2015, datum2017, neu2017): "
                                    "register at http://nlp.nju.edu.cn/cwmt-wmt and unpack them into this folder")],
                   not_automated=[UN_V1, f"CWMT/CCMT ({MANUAL_NOT_PARSED})"]),
-    "cs_CZ": Plan(valid=[_sb("wmt18", "cs-en")], test=[_sb("wmt19", "cs-en")],
+    # czeng20-train: `sed '/^$/d' | cut -f5` (cs) and `cut -f6` (en)
+    "cs_CZ": Plan(train=[Src("tsv", None, {"manual": "czeng20-train", "xx_col": 4, "en_col": 5})],
+                  valid=[_sb("wmt18", "cs-en")], test=[_sb("wmt19", "cs-en")],
                   manual=[("czeng20-train", "CzEng 2.0: register at https://ufal.mff.cuni.cz/czeng and place "
-                                            "czeng20-train here (the only training source of cs_CZ in ML50)")],
-                  not_automated=[f"CzEng 2.0 ({MANUAL_NOT_PARSED})"]),
+                                            "czeng20-train here (the only training source of cs_CZ in ML50)")]),
     "ja_XX": Plan(train=[_tsv("http://www.kecl.ntt.co.jp/icl/lirg/jparacrawl/release/2.0/bitext/en-ja.tar.gz", 3, 2,
                               member="en-ja/en-ja.bicleaner05.txt"),
                          _tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-ja.tsv.gz", 1),

@@ -226,7 +226,7 @@ def test_ml50_iwslt_and_ps_km_end_to_end(built_new):
 # --- every WMT training entry of the table, read from an archive laid out as fairseq's patterns expect
 
 WMT_LANGS = ["es_XX", "fr_XX", "ro_RO", "lv_LV", "fi_FI", "et_EE", "lt_LT", "de_DE", "ru_RU", "zh_CN", "ja_XX",
-             "ta_IN", "pl_PL"]
+             "ta_IN", "pl_PL", "cs_CZ"]
 
 
 def _concrete(member: str) -> str:
@@ -269,12 +269,12 @@ def test_every_wmt_training_entry_reads_from_its_archive(tmp_path):
         for i, s in enumerate(PLANS[code].train):
             tag = f"{code}-{i}"
             x, e = f"{xx} {tag} a", f"en {tag} a"
-            dst = mirror_path(mirror, s.url)
+            dst = tmp_path / "manual" / s.args["manual"] if s.args.get("manual") else mirror_path(mirror, s.url)
             if s.kind == "plain":
                 raw = {m: (t + "\n").encode() for m, t in ((s.args["xx"], x), (s.args["en"], e))}
                 files = {_concrete(m): gzip.compress(v) if m.endswith(".gz") else v for m, v in raw.items()}
             elif s.kind == "tsv":
-                cols = ["0.9"] * 5
+                cols = ["0.9"] * 7
                 cols[s.args["xx_col"]], cols[s.args["en_col"]] = x, e
                 line = (s.args.get("sep", "\t").join(cols) + "\n").encode()
                 files = {_concrete(s.args["member"]) if s.args.get("member") else "f": line}
@@ -283,18 +283,27 @@ def test_every_wmt_training_entry_reads_from_its_archive(tmp_path):
                             f'<tuv xml:lang="{xx}"><seg>{x}</seg></tuv></tu></body></tmx>').encode()
                 m = s.args.get("member")
                 files = {("rapid2016.en-lt.tmx" if m == "*.tmx" else _concrete(m)) if m else "f": tmx_text}
+            elif s.kind == "xlf":
+                files = {"f": (f'<trans-unit id="1">\n<source xml:lang="{xx}">{x}</source>\n'
+                               f'<target xml:lang="en">{e}</target>\n</trans-unit>\n').encode()}
             elif s.kind == "iwslt_train":
                 files = {s.args["xx_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{x}\n".encode(),
                          s.args["en_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{e}\n".encode()}
             else:
                 raise AssertionError(s.kind)
-            _pack(dst, s.url, files)
+            _pack(dst, s.url or dst.name, files)
             expect.setdefault(code, []).append((x, e))
-    ctx = ml50.Ctx(tmp_path / "out", str(mirror), verify=False)
+    ctx = ml50.Ctx(tmp_path / "out", str(mirror), verify=False, manual=tmp_path / "manual")
     for code in WMT_LANGS:
         plan = PLANS[code]
         for s in plan.train:
-            ml50.fetch(s.url, ctx.local(s.url), mirror=ctx.mirror)
+            if s.url:
+                ml50.fetch(s.url, ctx.local(s.url), mirror=ctx.mirror)
         got = list(ml50._chain(plan.train, code[:2], ctx))
         assert got == expect[code], code
     assert len(PLANS["ja_XX"].train) == 7 and len(PLANS["ta_IN"].train) == 7 and len(PLANS["fr_XX"].train) == 5
+    # a manual source is read when in place and skipped (reported by check_manual) when not
+    assert ml50.check_manual(PLANS["cs_CZ"], ctx.manual)[0]["present"]
+    (ctx.manual / "czeng20-train").unlink()
+    assert list(ml50._chain(PLANS["cs_CZ"].train, "cs", ctx)) == []
+    assert not ml50.check_manual(PLANS["cs_CZ"], ctx.manual)[0]["present"]

@@ -189,3 +189,10 @@ def test_iwslt_titles_policy_and_xml_quotes(tmp_path):
     rows = list(iwslt.read_xml_pair(tar, "IWSLT15.TED.tst2013.vi-en.vi.xml", "IWSLT15.TED.tst2013.vi-en.en.xml"))
     assert len(rows) == 5 and rows[1][1] == "It's a dev sentence with a curly quote."  # U+2019 -> '
     assert rows[0] == ("Câu tiếng Việt dev 0", "Vietnamese sentence dev 0")  # title line is not a segment
+
+
+def test_rapid_xliff_pairs_within_units(tmp_path):
+    f = gz(FIX / "wmt20" / "rapid" / "RAPID_2019.de-en.xlf", tmp_path / "RAPID_2019.de-en.xlf.gz")
+    rows = list(wmt.read_xlf(f))
+    assert rows == [("Die Kommission hat heute beschlossen.", "The Commission decided today."),
+                    ("Forschung & Innovation", "Research & innovation"), ("Letzter Satz.", "Last sentence.")]

@@ -64,3 +64,24 @@ def read_tsv(archive, member: str | None = None, src_col: int = 0, tgt_col: int 
             cols = line.split("\t")
             if len(cols) > max(src_col, tgt_col):
                 yield cols[src_col].strip(), cols[tgt_col].strip()
+
+
+_OUTER_TAG = re.compile(r"^<[^<>]*>|<[^<>]*>$")
+
+
+def read_xlf(archive, member: str | None = None) -> Iterator[tuple[str, str]]:
+    """(source, target) of a RAPID XLIFF file (``<source xml:lang=..>..</source>`` then ``<target ..>``).
+
+    fairseq's strip_xlf greps the two kinds of lines separately and removes the outer tags; here a
+    target is paired with the source line before it (a source without a target is skipped, so the
+    sides cannot shift), and entities are unescaped.
+    """
+    pending = None
+    with open_member(archive, member) as f:
+        for line in iter_text_lines(f, f"{archive}::{member}"):
+            s = line.strip()
+            if s.startswith("<source xml:lang="):
+                pending = html.unescape(_OUTER_TAG.sub("", s)).strip()
+            elif s.startswith("<target xml:lang=") and pending is not None:
+                yield pending, html.unescape(_OUTER_TAG.sub("", s)).strip()
+                pending = None
