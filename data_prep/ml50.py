@@ -203,6 +203,8 @@ def build(out: str | os.PathLike, langs: list[str] | None = None, mirror: str | 
             r["reason"] = plan.unavailable
             log.warning("%s: not built: %s", xx, plan.unavailable)
             continue
+        for part in plan.not_automated:
+            log.warning("%s: part of fairseq's training data not automated: %s", xx, part)
         r["manual"] = check_manual(plan, manual)
         for m in r["manual"]:
             if not m["present"]:

@@ -1,14 +1,21 @@
 """The ML50 source table (after fairseq's examples/multilingual/data_scripts; see refs §1.2).
 
 Every language maps to a :class:`Plan`. ``Src.kind`` names a reader in :mod:`data_prep.ml50`.
-URLs and archive member names are those of fairseq's scripts (download_wmt19_and_before.py,
-download_wmt20.sh, download_iwslt_and_extract.sh, ...), except: WIT3 archives use the
-raw.githubusercontent.com/hlt-mt/WIT3 location that sacrebleu 2.6 uses for its IWSLT17 sets
-(fairseq's wit3.fbk.eu archive moved), and WMT20 dev.tgz uses sacrebleu's https URL.
-All are UNVERIFIED OFFLINE: none can be reached from the build machine; the parsers are tested on
-fixtures that mirror the real formats. A member name may be a path, a file name matched at any depth
-(fairseq's ``*/name`` globs) or a glob (see data_prep.sources.archive). Parts that fairseq's scripts
-fetch but that are not automated here are listed in ``Plan.not_automated`` and reported by every run.
+Provenance of URLs and archive member names -- ALL UNVERIFIED OFFLINE (no network on the build
+machine; the parsers are tested on fixtures that mirror the real formats):
+- from sacrebleu 2.6 (installed; refs/interop.md §4): WMT20 ``dev.tgz`` (km/ps valid/test; sacrebleu's
+  https URL) and the WIT3 archive host raw.githubusercontent.com/hlt-mt/WIT3/master/archive, which
+  sacrebleu uses for 2017-01-trnted and 2017-01-ted-test (fairseq's wit3.fbk.eu archive moved);
+- inferred: the same WIT3 host for 2017-01-trnmted, 2017-01-mted-test, 2015-01 and 2015-01-test
+  (fairseq's paths, sacrebleu's host); IWSLT dev/test XML names from fairseq's generate_subset
+  prefixes + its ``IWSLT*.TED*.{src}-{tgt}.{l}.xml`` glob; lt RAPID 2016 tmx member ``*.tmx``
+  (fairseq converts whatever .tmx the zip holds);
+- every other URL, column and member name: fairseq's examples/multilingual/data_scripts
+  (download_wmt19_and_before.py patterns, download_wmt20.sh ``download_and_select`` columns,
+  download_iwslt_and_extract.sh, ...); a member may be a path, a name matched at any depth (fairseq's
+  ``*/name`` globs) or a glob (data_prep.sources.archive).
+Parts that fairseq's scripts fetch but that are not automated here are listed in
+``Plan.not_automated`` and reported by every run.
 """
 from __future__ import annotations
 
