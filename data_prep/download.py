@@ -73,6 +73,26 @@ def fetch(url: str, dest: str | os.PathLike, *, mirror: str | os.PathLike | None
     return dest
 
 
+def fetch_parts(url: str, suffixes: list[str], dest: str | os.PathLike, *,
+                mirror: str | os.PathLike | None = None) -> Path:
+    """Make ``dest`` the concatenation of ``url + suffix`` for each suffix (a split tarball such as
+    UNv1.0.en-ru.tar.gz.00/.01/.02). Each part is fetched (resumable) next to ``dest``; they are joined
+    into a temporary file renamed into place, then removed. Skipped when ``dest`` exists."""
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    parts = [fetch(url + sfx, dest.with_name(dest.name + sfx), mirror=mirror) for sfx in suffixes]
+    tmp = dest.with_name(dest.name + ".join.part")
+    with open(tmp, "wb") as out:
+        for p in parts:
+            with open(p, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+    os.replace(tmp, dest)
+    for p in parts:
+        p.unlink(missing_ok=True)
+    return dest
+
+
 def _download(url: str, part: Path, retries: int, timeout: float) -> None:
     delay = 2.0
     for attempt in range(1, retries + 1):

@@ -27,7 +27,7 @@ from data_prep.common import (
     versions,
     write_json,
 )
-from data_prep.download import fetch
+from data_prep.download import fetch, fetch_parts
 from data_prep.ml50_sources import PLANS, Plan, Src
 from data_prep.sources import iwslt, plain, ted, tmx, wmt
 from data_prep.sources.sacrebleu_sets import testset_files
@@ -71,7 +71,9 @@ def _sources(plan: Plan) -> list[Src]:
 def download(plan: Plan, ctx: Ctx) -> list[Path]:
     files = []
     for s in _sources(plan):
-        if s.url:
+        if s.url and s.args.get("parts"):
+            files.append(fetch_parts(s.url, s.args["parts"], ctx.local(s.url), mirror=ctx.mirror))
+        elif s.url:
             files.append(fetch(s.url, ctx.local(s.url), mirror=ctx.mirror))
         elif s.kind == "sacrebleu":
             testset_files(s.args["name"], s.args["langpair"], ctx.sacrebleu, ctx.mirror, ctx.verify)

@@ -134,9 +134,17 @@ def _iwslt17_mt(xx: str) -> Plan:
                 test=[_iwslt_xml(test, "IWSLT17.TED.tst2017.mltlng", f"{xx}-en", xx)])
 
 
-UN_V1 = ("UN v1.0 (a tarball split into .tar.gz.00/.01[/.02] parts to concatenate before extraction; the "
-         "downloader fetches single files; fairseq's prepare_uncorpus starts with `$URLS=$1`, not an assignment "
-         "in bash, so as written it fetches nothing either)")
+UNCORPUS = "https://stuncorpusprod.blob.core.windows.net/corpusfiles"
+
+
+def _un_v1(xx: str, nparts: int) -> Src:
+    """UN v1.0: one tarball split into .tar.gz.00/.01[/.02] (joined after download; ``args['parts']``);
+    members ``en-{xx}/UNv1.0.en-{xx}.{xx,en}`` (download_wmt20.sh's prepare_uncorpus links)."""
+    return Src("plain", f"{UNCORPUS}/UNv1.0.en-{xx}.tar.gz",
+               {"xx": f"en-{xx}/UNv1.0.en-{xx}.{xx}", "en": f"en-{xx}/UNv1.0.en-{xx}.en",
+                "parts": [f".{i:02d}" for i in range(nparts)]})
+
+
 MANUAL_NOT_PARSED = ("checked for presence with instructions, not parsed: six corpora with their own file "
                      "names, datum2017 needs spaces removed")
 
@@ -226,6 +234,8 @@ PLANS: dict[str, Plan] = {
                          Src("xlf", f"{DST}/wmt20/translation-task/rapid/RAPID_2019.de-en.xlf.gz", {"xx": "source"}),
                          _wikimatrix("de")],
                   valid=[_sb("wmt18", "de-en")], test=[_sb("wmt19", "de-en")]),
+    # UN v1.0: fairseq's prepare_uncorpus starts with `$URLS=$1` (not an assignment in bash), so as
+    # written it fetches nothing; the table follows its intent (refs §1.2 lists UN v1.0 for ru and zh)
     "ru_RU": Plan(train=[_pl(f"{PARACRAWL}/release1/paracrawl-release1.en-ru.zipporah0-dedup-clean.tgz",
                              "paracrawl-release1.en-ru.zipporah0-dedup-clean", "ru"),
                          _pl(WMT13_CC, "commoncrawl.ru-en", "ru"),
@@ -233,18 +243,19 @@ PLANS: dict[str, Plan] = {
                          _tsv(f"{DST}/wikititles/v2/wikititles-v2.ru-en.tsv.gz", 0),
                          Src("plain", None, {"manual": "wmt19_1mcorpus.zip", "xx": "corpus.en_ru.1m.ru",
                                              "en": "corpus.en_ru.1m.en"}),
+                         _un_v1("ru", 3),
                          _wikimatrix("ru")],
                   valid=[_sb("wmt18", "ru-en")], test=[_sb("wmt19", "ru-en")],
                   manual=[("wmt19_1mcorpus.zip", "Yandex 1M corpus: accept the licence at "
-                                                 "https://translate.yandex.ru/corpus and save the zip here")],
-                  not_automated=[UN_V1]),
+                                                 "https://translate.yandex.ru/corpus and save the zip here")]),
     "zh_CN": Plan(train=[_tsv(f"{DST}/news-commentary/v15/training/news-commentary-v15.en-zh.tsv.gz", 1),
                          _tsv(f"{DST}/wikititles/v2/wikititles-v2.zh-en.tsv.gz", 0),
+                         _un_v1("zh", 2),
                          _wikimatrix("zh")],
                   valid=[_sb("wmt18", "zh-en")], test=[_sb("wmt19", "zh-en")],
                   manual=[("cwmt", "CWMT/CCMT corpora (casict2011, casict2015, datum2015, datum2017, neu2017): "
                                    "register at http://nlp.nju.edu.cn/cwmt-wmt and unpack them into this folder")],
-                  not_automated=[UN_V1, f"CWMT/CCMT ({MANUAL_NOT_PARSED})"]),
+                  not_automated=[f"CWMT/CCMT ({MANUAL_NOT_PARSED})"]),
     # czeng20-train: `sed '/^$/d' | cut -f5` (cs) and `cut -f6` (en)
     "cs_CZ": Plan(train=[Src("tsv", None, {"manual": "czeng20-train", "xx_col": 4, "en_col": 5})],
                   valid=[_sb("wmt18", "cs-en")], test=[_sb("wmt19", "cs-en")],

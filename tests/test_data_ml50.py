@@ -292,16 +292,21 @@ def test_every_wmt_training_entry_reads_from_its_archive(tmp_path):
             else:
                 raise AssertionError(s.kind)
             _pack(dst, s.url or dst.name, files)
+            if s.args.get("parts"):  # UN v1.0: a tarball split into .00/.01[/.02]
+                data, n = dst.read_bytes(), len(s.args["parts"])
+                for k, sfx in enumerate(s.args["parts"]):
+                    dst.with_name(dst.name + sfx).write_bytes(data[k * len(data) // n:(k + 1) * len(data) // n])
+                dst.unlink()
             expect.setdefault(code, []).append((x, e))
     ctx = ml50.Ctx(tmp_path / "out", str(mirror), verify=False, manual=tmp_path / "manual")
     for code in WMT_LANGS:
         plan = PLANS[code]
-        for s in plan.train:
-            if s.url:
-                ml50.fetch(s.url, ctx.local(s.url), mirror=ctx.mirror)
+        ml50.download(ml50.Plan(train=plan.train), ctx)
         got = list(ml50._chain(plan.train, code[:2], ctx))
         assert got == expect[code], code
     assert len(PLANS["ja_XX"].train) == 7 and len(PLANS["ta_IN"].train) == 7 and len(PLANS["fr_XX"].train) == 5
+    un = ctx.local(PLANS["ru_RU"].train[5].url)  # parts joined into place, then removed
+    assert un.name == "UNv1.0.en-ru.tar.gz" and un.exists() and not list(un.parent.glob("*.tar.gz.0*"))
     # a manual source is read when in place and skipped (reported by check_manual) when not
     assert ml50.check_manual(PLANS["cs_CZ"], ctx.manual)[0]["present"]
     (ctx.manual / "czeng20-train").unlink()

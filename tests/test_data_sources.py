@@ -196,3 +196,19 @@ def test_rapid_xliff_pairs_within_units(tmp_path):
     rows = list(wmt.read_xlf(f))
     assert rows == [("Die Kommission hat heute beschlossen.", "The Commission decided today."),
                     ("Forschung & Innovation", "Research & innovation"), ("Letzter Satz.", "Last sentence.")]
+
+
+def test_fetch_parts_joins_split_tarball_atomically(tmp_path):
+    from data_prep.download import fetch_parts
+
+    url = "https://stuncorpusprod.blob.core.windows.net/corpusfiles/UNv1.0.en-xx.tar.gz"
+    mirror, dest = tmp_path / "m", tmp_path / "d" / "UNv1.0.en-xx.tar.gz"
+    p0 = mirror_path(mirror, url + ".00")
+    p0.parent.mkdir(parents=True)
+    p0.write_bytes(b"abc")
+    with pytest.raises(InputError, match=r"\.01: not in the mirror"):
+        fetch_parts(url, [".00", ".01"], dest, mirror=mirror)
+    assert not dest.exists()
+    mirror_path(mirror, url + ".01").write_bytes(b"def")
+    assert fetch_parts(url, [".00", ".01"], dest, mirror=mirror).read_bytes() == b"abcdef"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["UNv1.0.en-xx.tar.gz"]
