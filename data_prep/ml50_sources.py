@@ -146,7 +146,7 @@ def _un_v1(xx: str, nparts: int) -> Src:
 
 
 MANUAL_NOT_PARSED = ("checked for presence with instructions, not parsed: six corpora with their own file "
-                     "names, datum2017 needs spaces removed")
+                     "names and encodings not checkable offline, datum2017 needs spaces removed")
 
 PLANS: dict[str, Plan] = {
     "af_ZA": Plan(train=[_tmx("Tatoeba/v20190709", "af-en", "af"), _tmx("bible-uedin/v1", "af-en", "af"),
