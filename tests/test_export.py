@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tiny import malicious_model_folder
 
 from mtkit.translate import Options, Translator
 
@@ -101,19 +101,8 @@ def test_hf_refuses_unmappable():
 
 
 def test_exports_refuse_malicious_checkpoint(tiny_model, tmp_path):
-    import torch
-
-    folder = tmp_path / "evil"
-    folder.mkdir()
-    for name in ("dict.txt", "spm.model", "langs.txt"):
-        shutil.copy(tiny_model.root / name, folder / name)
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    torch.save({"model": {}, "cfg": {}, "x": Evil()}, folder / "checkpoint.pt")
+    folder = malicious_model_folder(tiny_model, tmp_path / "evil", marker)
     for kind in ("ct2", "hf"):
         res = subprocess.run([str(BIN / "mtkit"), "export", kind, "-m", str(folder), "--out", str(tmp_path / kind)],
                              capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny import malicious_model_folder
 
 from mtkit.errors import InputError
 from mtkit.langs import UnknownLanguageError
@@ -96,25 +97,11 @@ def test_missing_piece_is_named(tiny_model, tmp_path):
         Translator.from_folder(tmp_path, "en_XX", "de_DE")
 
 
-def _evil_checkpoint(path: Path, marker: Path) -> None:
-    import torch
-
-    class Evil:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    torch.save({"model": {}, "cfg": {}, "x": Evil()}, path)
-
-
 def test_malicious_checkpoint_refused(tiny_model, tmp_path):
     from mtkit.checkpoint import UnsafeCheckpointError
 
-    folder = tmp_path / "evil"
-    folder.mkdir()
-    for name in ("dict.txt", "spm.model", "langs.txt"):
-        shutil.copy(tiny_model.root / name, folder / name)
     marker = tmp_path / "pwned"
-    _evil_checkpoint(folder / "checkpoint.pt", marker)
+    folder = malicious_model_folder(tiny_model, tmp_path / "evil", marker)
     with pytest.raises(UnsafeCheckpointError):
         Translator.from_folder(folder, "en_XX", "de_DE")
     assert not marker.exists()

@@ -179,3 +179,26 @@ def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr
         (root / "train.log").write_text(res.stdout + res.stderr, encoding="utf-8")
     return TinyModel(root=root, raw=raw, databin=root / "databin", spm_model=root / "spm.model",
                      langs_file=langs_file, lang_pairs=lang_pairs, checkpoint=ckpt, save_dir=save_dir)
+
+
+class _OpensAFile:
+    """A pickle payload: unpickling it with full trust creates ``marker`` (the file must never appear)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def malicious_model_folder(model: TinyModel, folder: Path, marker: Path) -> Path:
+    """A complete model folder (dict, SPM, language list of ``model``) whose checkpoint carries a payload."""
+    import shutil
+
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("dict.txt", "spm.model", "langs.txt"):
+        shutil.copy(model.root / name, folder / name)
+    torch.save({"model": {}, "cfg": {}, "x": _OpensAFile(marker)}, folder / "checkpoint.pt")
+    return folder
