@@ -56,6 +56,16 @@ def make_mirror(root: Path) -> Path:
 def lines(p: Path) -> list[str]:
     return p.read_text(encoding="utf-8").splitlines()
 
+def assert_no_leakage(clean):
+    """No training side equals any valid/test sentence of any direction (after strip)."""
+    held = set()
+    for p in clean.iterdir():
+        if p.name.startswith(("valid.", "test.")):
+            held |= {x.strip() for x in lines(p)}
+    for p in clean.glob("train.*"):
+        assert not {x.strip() for x in lines(p)} & held, p.name
+
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
@@ -91,12 +101,7 @@ def test_ml50_end_to_end(built):
     d = m["steps_counts"]["dedup"]["xh_ZA-en_XX"]["train"]
     assert d["drop_duplicate"] == d["in"] - d["out"] and d["out"] <= 32
     # leakage: no training side equals any valid/test sentence of any direction (after strip)
-    held = set()
-    for p in clean.iterdir():
-        if p.name.startswith(("valid.", "test.")):
-            held |= {x.strip() for x in lines(p)}
-    for p in clean.glob("train.*"):
-        assert not {x.strip() for x in lines(p)} & held, p.name
+    assert_no_leakage(clean)
     # the planted overlaps were in raw train and are gone
     assert "Sinhala dev sentence 2" in lines(raw / "train.si_LK-en_XX.en_XX")
     assert "Kazakh test sentence 3 &amp; more" in lines(raw / "train.kk_KZ-en_XX.en_XX")
@@ -215,12 +220,7 @@ def test_ml50_iwslt_and_ps_km_end_to_end(built_new):
     assert "English km dev sentence 1" in lines(raw / "train.km_KH-en_XX.en_XX")
     for x in NEW:
         assert m["steps_counts"]["clean"][f"{x}-en_XX"]["train"]["drop_overlap"] >= 1, x
-    held = set()
-    for p in clean.iterdir():
-        if p.name.startswith(("valid.", "test.")):
-            held |= {x.strip() for x in lines(p)}
-    for p in clean.glob("train.*"):
-        assert not {x.strip() for x in lines(p)} & held, p.name
+    assert_no_leakage(clean)
 
 
 # --- every WMT training entry of the table, read from an archive laid out as fairseq's patterns expect
