@@ -186,7 +186,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
                    gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
     except Exception as e:  # noqa: BLE001
         env["torch"] = repr(e)
-    for k in ("GPU_CHECK_DEVICE", "GPU_CHECK_DRY", "GPU_CHECK_FAIRSEQ_EXT"):
+    for k in ("GPU_CHECK_DEVICE", "DRY", "OFFLINE", "GPU_CHECK_FAIRSEQ_EXT", "PRECISIONS", "MOE_UPDATES"):
         env[k] = os.environ.get(k)
     for r in recs:  # the per-line loss list is in the log; keep the summary short
         if "losses" in r and len(r["losses"]) > 12:
