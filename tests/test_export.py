@@ -42,6 +42,18 @@ def test_ct2_agrees_with_fairseq_beam(tiny_model, ct2_dir, src, tgt, pair):
     assert agree >= 0.97, list(zip(fs, ct))[:5]
 
 
+def test_ct2_workers_keep_output_and_order(tiny_model, ct2_dir):
+    """Two CTranslate2 workers, small batches and several chunks: the same lines in the same order."""
+    lines = _lines(tiny_model, "en_XX-de_DE", "en_XX", 40)
+    lines = lines[::2] + ["", lines[0]] + lines[1::2]
+    one = Translator.from_folder(ct2_dir, "en_XX", "de_DE", engine="ct2", options=Options(beam=5))
+    two = Translator.from_folder(ct2_dir, "en_XX", "de_DE", engine="ct2", threads=2,
+                                 options=Options(beam=5, max_sentences=2))
+    assert two.engine.chunk_lines(two.options) == 32 < len(lines)
+    a, b = one.translate_lines(lines), two.translate_lines(lines)
+    assert a == b and len(b) == len(lines) == 42 and b[20] == "" and b[21] == b[0]
+
+
 def test_ct2_export_layout(ct2_dir):
     import json
 

@@ -56,6 +56,16 @@ def parse_interactive(stdout: str, n: int) -> list[str]:
     return hyps
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -75,6 +85,8 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=2000)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=1, help="runs per system; medians reported")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+                    help="thread counts to measure, each system given the same number (default 1)")
     ap.add_argument("--out", help="write results JSON here")
     args = ap.parse_args()
 
@@ -99,49 +111,65 @@ def main() -> int:
     sp = spm.SentencePieceProcessor(model_file=str(files.spm))
     n_src_tok = sum(len(sp.encode(s)) for s in src_lines)
 
-    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE", MKL_NUM_THREADS="1")
-    mt = [str(BIN / "mtkit"), "translate", "--src-lang", args.src_lang, "--tgt-lang", args.tgt_lang,
-          "--beam", str(args.beam), "--threads", "1", "--no-progress", str(src_file)]
-    systems = {
-        "fairseq-interactive": (fairseq_interactive_cmd(files, lm, args.src_lang, args.tgt_lang, args.beam, src_file),
-                                lambda out: parse_interactive(out, len(src_lines))),
-        "mtkit translate (fairseq)": (mt + ["-m", str(args.model)], lambda out: out.split("\n")[:-1]),
-        "mtkit translate --engine ct2 int8": (mt + ["-m", str(ct2_dir), "--engine", "ct2"],
-                                              lambda out: out.split("\n")[:-1]),
-        "mtkit translate --engine ct2 float32": (mt + ["-m", str(ct2_f32), "--engine", "ct2"],
-                                                 lambda out: out.split("\n")[:-1]),
-    }
-    walls: dict[str, list[float]] = {k: [] for k in systems}
-    hyps: dict[str, list[str]] = {}
-    for _ in range(args.repeats):  # interleaved so that machine noise hits every system alike
-        for name, (cmd, parse) in systems.items():
-            wall, out = timed(cmd, env)
-            walls[name].append(wall)
-            hyps[name] = parse(out)
-    base = statistics.median(walls["fairseq-interactive"])
-    rows = []
-    for name in systems:
-        w = statistics.median(walls[name])
-        h = hyps[name]
-        assert len(h) == len(src_lines), (name, len(h))
-        out_tok = sum(len(sp.encode(x)) for x in h)
-        bleu = sacrebleu.corpus_bleu(h, [refs]).score
-        rows.append({"system": name, "wall_s": round(w, 3), "src_tok_per_s": round(n_src_tok / w, 1),
-                     "out_tok_per_s": round(out_tok / w, 1), "bleu": round(bleu, 2),
-                     "speedup_vs_interactive": round(base / w, 2), "walls": [round(x, 3) for x in walls[name]]})
-    ref_h = hyps["fairseq-interactive"]
-    agree = {name: sum(a == b for a, b in zip(ref_h, h)) for name, h in hyps.items()}
-    print(f"{len(src_lines)} lines, {n_src_tok} source SPM tokens, beam {args.beam}, 1 intra-op thread, "
-          f"OMP_WAIT_POLICY=PASSIVE, whole process, median of {args.repeats}")
-    print(f"{'system':40s} {'wall s':>8s} {'src tok/s':>10s} {'out tok/s':>10s} {'BLEU':>7s} {'x interactive':>14s}")
-    for r in rows:
-        print(f"{r['system']:40s} {r['wall_s']:8.2f} {r['src_tok_per_s']:10.1f} {r['out_tok_per_s']:10.1f} "
-              f"{r['bleu']:7.2f} {r['speedup_vs_interactive']:14.2f}")
-    for name, a in agree.items():
-        print(f"top-1 identical to fairseq-interactive: {name}: {a}/{len(src_lines)}")
+    def systems_for(threads: int) -> dict:
+        mt = [str(BIN / "mtkit"), "translate", "--src-lang", args.src_lang, "--tgt-lang", args.tgt_lang,
+              "--beam", str(args.beam), "--threads", str(threads), "--no-progress", str(src_file)]
+        by_line = lambda out: out.split("\n")[:-1]  # noqa: E731
+        return {
+            "fairseq-interactive": (fairseq_interactive_cmd(files, lm, args.src_lang, args.tgt_lang, args.beam,
+                                                            src_file),
+                                    lambda out: parse_interactive(out, len(src_lines))),
+            "mtkit translate (fairseq)": (mt + ["-m", str(args.model)], by_line),
+            "mtkit translate --engine ct2 int8": (mt + ["-m", str(ct2_dir), "--engine", "ct2"], by_line),
+            "mtkit translate --engine ct2 float32": (mt + ["-m", str(ct2_f32), "--engine", "ct2"], by_line),
+        }
+
+    results = []
+    for threads in args.threads:
+        # every system gets the same cores: torch intra-op threads for fairseq, workers for ct2
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OMP_WAIT_POLICY="PASSIVE")
+        systems = systems_for(threads)
+        walls: dict[str, list[float]] = {k: [] for k in systems}
+        hyps: dict[str, list[str]] = {}
+        for _ in range(args.repeats):  # interleaved so that machine noise hits every system alike
+            for name, (cmd, parse) in systems.items():
+                wall, out = timed(cmd, env)
+                walls[name].append(wall)
+                hyps[name] = parse(out)
+        base = statistics.median(walls["fairseq-interactive"])
+        rows = []
+        ref_h = hyps["fairseq-interactive"]
+        for name in systems:
+            w = statistics.median(walls[name])
+            h = hyps[name]
+            assert len(h) == len(src_lines), (name, len(h))
+            out_tok = sum(len(sp.encode(x)) for x in h)
+            bleu = sacrebleu.corpus_bleu(h, [refs]).score
+            rows.append({"system": name, "threads": threads, "wall_s": round(w, 3),
+                         "src_tok_per_s": round(n_src_tok / w, 1), "out_tok_per_s": round(out_tok / w, 1),
+                         "bleu": round(bleu, 2), "speedup_vs_interactive": round(base / w, 2),
+                         "top1_same_as_interactive": sum(a == b for a, b in zip(ref_h, h)),
+                         "walls": [round(x, 3) for x in walls[name]]})
+        results.extend(rows)
+        print(f"{len(src_lines)} lines, {n_src_tok} source SPM tokens, beam {args.beam}, {threads} thread(s) "
+              f"per system, OMP_WAIT_POLICY=PASSIVE, whole process, median of {args.repeats}", flush=True)
+        print(f"{'system':40s} {'wall s':>8s} {'src tok/s':>10s} {'out tok/s':>10s} {'BLEU':>7s} "
+              f"{'x interactive':>14s} {'top-1 same':>11s}")
+        for r in rows:
+            print(f"{r['system']:40s} {r['wall_s']:8.2f} {r['src_tok_per_s']:10.1f} {r['out_tok_per_s']:10.1f} "
+                  f"{r['bleu']:7.2f} {r['speedup_vs_interactive']:14.2f} {r['top1_same_as_interactive']:>6d}/"
+                  f"{len(src_lines)}", flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "agree": agree, "lines": len(src_lines),
-                                              "beam": args.beam}, indent=2) + "\n")
+        import ctranslate2
+        import torch
+
+        meta = {"lines": len(src_lines), "source_tokens": n_src_tok, "beam": args.beam, "model": str(args.model),
+                "direction": f"{args.src_lang}-{args.tgt_lang}", "repeats": args.repeats,
+                "date": time.strftime("%Y-%m-%d"), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                "versions": {"torch": torch.__version__, "ctranslate2": ctranslate2.__version__,
+                             "sacrebleu": sacrebleu.__version__}}
+        Path(args.out).write_text(json.dumps({"rows": results, **meta}, indent=2) + "\n")
     return 0
 
 

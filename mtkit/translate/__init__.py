@@ -47,13 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nbest", type=int, default=1,
                         help="hypotheses per line; >1 prints them tab-separated on the line (default 1)")
     parser.add_argument("--max-tokens", type=int, default=4000, help="tokens per batch (default 4000)")
-    parser.add_argument("--batch-size", type=int, default=128, help="lines per batch at most (default 128)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="lines per batch at most (default: 128 with fairseq, 32 with ct2)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     prec = parser.add_mutually_exclusive_group()
     prec.add_argument("--fp16", action="store_true", help="half precision (GPU only)")
     prec.add_argument("--bf16", action="store_true", help="bfloat16 (GPU only)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("MTKIT_THREADS", "1")),
-                        help="intra-op CPU threads (default 1; CTranslate2 spins its threads)")
+                        help="CPU threads (default 1 or $MTKIT_THREADS): fairseq uses them as torch intra-op "
+                             "threads; ct2 as parallel batch workers of one thread each")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="load the checkpoint with full unpickling (only for files you trust)")
