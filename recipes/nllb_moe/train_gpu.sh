@@ -17,7 +17,8 @@
 #   BALANCE [micro] (global = Qiu et al. 2025)   MICRO_WT [0, e.g. 0.01 with BALANCE=global]
 #   GATE_WT [0.01]   LR [0.002]   WARMUP [8000]   MAX_UPDATE [300000]   DROPOUT [0.3]
 #   MAX_TOKENS [4096]   UPDATE_FREQ [1]   TEMP [1]
-#   PRECISION [--memory-efficient-fp16] (NLLB; or --memory-efficient-bf16). Not plain --fp16/--bf16: their
+#   PRECISION [--memory-efficient-fp16] (NLLB; or --memory-efficient-bf16, which fairseq 0.12 would turn into
+#     --tpu: mtkit's plugin undoes that when torch_xla is absent). Not plain --fp16/--bf16: their
 #     flattened fp32 copy loses the per-parameter expert tag, so expert grads would enter the grad norm
 #     that fairseq checks for equality across ranks.
 #   SAVE_UPDATES [10000]   VALID_UPDATES [20000]   EXTRA [] (appended to fairseq-train)
