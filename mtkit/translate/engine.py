@@ -286,10 +286,18 @@ class Ct2Engine:
         if not rescore:
             return [[h[n:] for h in r.hypotheses[: max(o.nbest, 1)]] for r in res]
         # CTranslate2 gives forced prefix tokens score 0 but still counts them in the length
-        # normalisation; fairseq adds their log-probability. Add it back (same for every hypothesis of
-        # a sentence, so only the ranking between lengths changes) and re-rank like fairseq.
-        scored = self.translator.score_batch(source, [list(self.tgt_prefix)] * len(batch), max_batch_size=2 * mbs)
-        prefix_lp = [s.log_probs[0] for s in scored]
+        # normalisation; fairseq adds their log-probability c. Add it back (the same c for every
+        # hypothesis of a sentence, so only the ranking between lengths changes) and re-rank like
+        # fairseq. c <= 0, so with one output and a positive length penalty c can only lift a
+        # hypothesis longer than CTranslate2's best: sentences without one need no scoring pass.
+        need = [j for j, r in enumerate(res)
+                if o.nbest > 1 or o.lenpen < 0 or any(len(h) > len(r.hypotheses[0]) for h in r.hypotheses[1:])]
+        prefix_lp = [0.0] * len(res)
+        if need:
+            scored = self.translator.score_batch([source[j] for j in need], [list(self.tgt_prefix)] * len(need),
+                                                 max_batch_size=2 * mbs)
+            for j, sc in zip(need, scored):
+                prefix_lp[j] = sc.log_probs[0]
         out = []
         for r, c in zip(res, prefix_lp):
             ranked = []
