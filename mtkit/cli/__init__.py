@@ -1,8 +1,9 @@
-"""The ``mtkit`` console script: a thin layer over the library.
+"""The ``mtkit`` console script: one module per verb in this package, a thin layer over the API.
 
-Each verb lives in its own module that provides ``add_arguments(parser)`` and ``run(args) -> int``;
-modules are imported only when their verb is used, so ``mtkit --help`` stays fast and never imports
-fairseq or torch.
+Each verb module (``mtkit/cli/<verb>.py``) provides ``add_arguments(parser)`` and ``run(args) -> int``:
+it parses arguments, calls the API and prints; it holds no logic of its own. Modules are imported
+only when their verb is used, so ``mtkit --help`` stays fast and never imports fairseq or torch.
+To add a verb: write its module here and add one line to :data:`VERBS`.
 """
 from __future__ import annotations
 
@@ -99,6 +100,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
