@@ -2,8 +2,8 @@
 
 Importing ``mtkit`` is cheap and does not import fairseq. When fairseq imports this package as
 its ``--user-dir`` (``fairseq-train --user-dir "$(mtkit user-dir)"``), fairseq is already loaded,
-and the plugin registers mtkit's models, tasks and criteria and installs the safe checkpoint
-loader. Code that uses fairseq in-process calls :func:`mtkit.plugin.register` itself.
+and :func:`mtkit.plugin.register` installs mtkit's fairseq patches (:mod:`mtkit.patches`) and
+registers its models and criteria. Code that uses fairseq in-process calls it itself.
 """
 from __future__ import annotations
 

@@ -21,19 +21,16 @@ import os
 import pickle
 import pickletools
 import re
-import sys
-import tempfile
 import types
 import warnings
 import zipfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import torch
 
 from mtkit.errors import MtkitError
+from mtkit.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -245,32 +242,8 @@ def load(
 
 def save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class _SafeTorch(types.ModuleType):
-    """Stands in for ``torch`` inside fairseq.checkpoint_utils: ``load`` is the safe loader,
-    everything else is torch itself."""
-
-    def __init__(self, loader: Callable[..., Any]):
-        super().__init__("torch")
-        self._loader = loader
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
-
-    def load(self, f: Any, map_location: Any = None, **kwargs: Any) -> Any:
-        return self._loader(f, map_location=map_location, **kwargs)
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def _fairseq_loader(f: Any, map_location: Any = None, **kwargs: Any) -> Any:
@@ -279,25 +252,15 @@ def _fairseq_loader(f: Any, map_location: Any = None, **kwargs: Any) -> Any:
     return load(f, map_location=map_location, **kwargs)
 
 
-def install_into_fairseq() -> None:
-    """Route every ``torch.load`` in fairseq.checkpoint_utils through :func:`load` (idempotent).
+class SafeTorch(types.ModuleType):
+    """Stands in for ``torch`` inside fairseq.checkpoint_utils (installed by :mod:`mtkit.patches`):
+    ``load`` is the safe loader, everything else is torch itself."""
 
-    That module is what fairseq-train (--restore-file, --finetune-from-model), fairseq-generate,
-    fairseq-interactive and the hub interface use to read checkpoints.
-    """
-    from fairseq import checkpoint_utils
+    def __init__(self) -> None:
+        super().__init__("torch")
 
-    if isinstance(getattr(checkpoint_utils, "torch", None), _SafeTorch):
-        return
-    checkpoint_utils.torch = _SafeTorch(_fairseq_loader)
-    logger.debug("mtkit safe checkpoint loader installed into fairseq.checkpoint_utils")
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
 
-
-def describe_allow_list() -> list[str]:
-    """Human-readable list of the extra allowed globals (for docs and `mtkit doctor`)."""
-    return sorted(ALLOWED_NAMES)
-
-
-if __name__ == "__main__":  # pragma: no cover - inspection helper: python -m mtkit.checkpoint F...
-    for p in sys.argv[1:]:
-        print(p, scan_globals(p) or "only allowed globals")
+    def load(self, f: Any, map_location: Any = None, **kwargs: Any) -> Any:
+        return _fairseq_loader(f, map_location=map_location, **kwargs)

@@ -1,12 +1,10 @@
-"""`mtkit doctor`: what is installed and usable, with a non-zero exit when something required is broken."""
+"""What is installed and usable (``mtkit doctor``): versions, CUDA, fairseq extensions, mtkit's patches."""
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass
@@ -43,6 +41,17 @@ def _fairseq_extensions() -> list[Check]:
     return out
 
 
+def _patches() -> list[Check]:
+    from mtkit import patches
+
+    state = patches.installed()
+    return [Check(f"patch {p.name}", state[p.name], f"{p.target} ({p.versions})") for p in patches.PATCHES]
+
+
+def broken(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.required and not c.ok]
+
+
 def run_checks() -> list[Check]:
     checks = [Check("python", sys.version_info >= (3, 10), platform.python_version())]
     torch_check = _version("torch")
@@ -69,6 +78,7 @@ def run_checks() -> list[Check]:
 
             plugin.register()
             checks.append(Check("mtkit plugin", True, f"registered; --user-dir {plugin.user_dir()}"))
+            checks.extend(_patches())
         except Exception as e:  # noqa: BLE001
             checks.append(Check("mtkit plugin", False, f"{type(e).__name__}: {e}"))
     checks.append(_version("sentencepiece"))
@@ -93,24 +103,3 @@ def run_checks() -> list[Check]:
             c.ok = True
         checks.append(c)
     return checks
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    checks = run_checks()
-    broken = [c for c in checks if c.required and not c.ok]
-    if args.json:
-        print(json.dumps({"ok": not broken, "checks": [asdict(c) for c in checks]}, indent=2))
-    else:
-        width = max(len(c.name) for c in checks)
-        for c in checks:
-            mark = "ok " if c.ok else ("BAD" if c.required else "warn")
-            print(f"[{mark:4}] {c.name:<{width}}  {c.detail}")
-    if broken:
-        print("mtkit doctor: required parts are broken: " + ", ".join(c.name for c in broken)
-              + ". Re-run scripts/setup.sh, or see the README's install section.", file=sys.stderr)
-        return 1
-    return 0

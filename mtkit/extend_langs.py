@@ -1,4 +1,4 @@
-"""``mtkit extend-langs``: add languages (and optionally SentencePiece pieces) to a pretrained mBART.
+"""Add languages (and optionally SentencePiece pieces) to a pretrained mBART.
 
 This is the surgery that turned mBART-25 into mBART-50 (fairseq ``BARTModel.upgrade_state_dict_named``):
 the embedding matrix of a fairseq mBART-style model is laid out as
@@ -18,13 +18,9 @@ the checkpoint stay shared. Checkpoints are read and written only through :mod:`
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +30,8 @@ import torch
 
 from mtkit import checkpoint as ckpt_io
 from mtkit.errors import InputError, MtkitError
-from mtkit.langs import (
-    UnknownLanguageError,
-    mbart_lang_token,
-    multilingual_lang_token,
-    normalize,
-    read_lang_file,
-)
+from mtkit.io import atomic_copy, write_bytes, write_text
+from mtkit.langs import mbart_lang_token, multilingual_lang_token, parse_lang_list
 
 logger = logging.getLogger(__name__)
 
@@ -70,36 +61,9 @@ def read_dict_symbols(path: str | os.PathLike) -> list[str]:
 
 
 def read_langs(value: str | os.PathLike | Sequence[str]) -> list[str]:
-    """A language list from a file (one code a line) or a comma/space separated string.
-
-    Codes are kept as written when they are mBART codes; Flores-200 codes are mapped to mBART codes.
-    """
-    if not isinstance(value, (str, os.PathLike)):
-        codes = list(value)
-    elif os.path.isfile(value):
-        codes = read_lang_file(str(value))
-    else:
-        codes = [c for c in str(value).replace(",", " ").split() if c]
-    out = [_lang_code(c) for c in codes]
-    dups = sorted({c for c in out if out.count(c) > 1})
-    if dups:
-        raise InputError(f"language list {value!s} has duplicates: {' '.join(dups)}")
-    return out
-
-
-_CODE_SHAPE = re.compile(r"^[a-z]{2,3}_[A-Za-z]{2,4}$")
-
-
-def _lang_code(code: str) -> str:
-    """mBART code for ML50 languages (either form accepted); any other well-formed code (a language
-    outside ML50, e.g. ast_ES or ast_Latn) is kept as written: extending beyond ML50 is the point."""
-    try:
-        return normalize(code)
-    except UnknownLanguageError:
-        if _CODE_SHAPE.match(code):
-            logger.info("%s is not an ML50 language; its token will be %s", code, mbart_lang_token(code))
-            return code
-        raise
+    """The language list of a model (file, codes or sequence): mBART codes for ML50 languages,
+    other well-formed codes (a language being added) as written."""
+    return parse_lang_list(value, allow_other=True)
 
 
 @dataclass
@@ -235,7 +199,7 @@ def extend_spm_model(spm_model: str | os.PathLike, pieces: list[str], out_path: 
         new.score = best if unigram else 0.0
         new.type = normal if unigram else user
         added.append(piece)
-    _atomic_write_bytes(Path(out_path), proto.SerializeToString())
+    write_bytes(Path(out_path), proto.SerializeToString())
     return added
 
 
@@ -259,19 +223,122 @@ class ExtendResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
+def _code(code: str) -> str:
+    return read_langs([code])[0]
+
+
 def _parse_init_from(items: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
     if not items:
         return {}
     if isinstance(items, dict):
-        return {_lang_code(k): _lang_code(v) for k, v in items.items()}
+        return {_code(k): _code(v) for k, v in items.items()}
     out: dict[str, str] = {}
     for item in items:
         for part in item.replace(",", " ").split():
             if "=" not in part:
                 raise InputError(f"--init-from expects NEW=OLD pairs such as gl_ES=es_XX, got {part!r}")
             new, old = part.split("=", 1)
-            out[_lang_code(new)] = _lang_code(old)
+            out[_code(new)] = _code(old)
     return out
+
+
+def _check_request(old_langs: list[str], new_langs: list[str], init: str, copy_map: dict[str, str],
+                   added_pieces: list[str]) -> list[str]:
+    """Validate what is asked for; return the added languages."""
+    if init not in ("normal", "mean"):
+        raise InputError(f"--init must be 'normal' or 'mean', not {init!r} (use --init-from NEW=OLD to copy)")
+    if list(new_langs[: len(old_langs)]) != list(old_langs):
+        raise InputError(
+            "the new language list must start with the old one, in the same order (token ids follow the "
+            f"order): old = {' '.join(old_langs)}; new starts with {' '.join(new_langs[:len(old_langs)])}")
+    added_langs = list(new_langs[len(old_langs):])
+    if not added_langs and not added_pieces:
+        raise InputError("nothing to add: the new language list equals the old one and no pieces were given")
+    for new, old in copy_map.items():
+        if new not in added_langs:
+            raise InputError(f"--init-from {new}={old}: {new} is not among the added languages "
+                             f"({' '.join(added_langs) or 'none'})")
+        if old not in new_langs or new_langs.index(old) >= new_langs.index(new):
+            raise InputError(f"--init-from {new}={old}: {old} must be an old language or an added one listed "
+                             f"before {new}")
+    return added_langs
+
+
+def _embedding_key(model: dict[str, Any]) -> str:
+    for k in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
+        if k in model:
+            return k
+    raise InputError("checkpoint has no encoder.embed_tokens.weight / decoder.embed_tokens.weight: "
+                     "not a fairseq encoder-decoder (mBART / transformer) checkpoint")
+
+
+@dataclass
+class _RowPlan:
+    """How the rows of one vocabulary tensor are extended (the same for every such tensor)."""
+
+    layout: VocabLayout
+    old_langs: list[str]
+    added_langs: list[str]
+    added_pieces: list[str]
+    piece_parts: dict[str, list[str]]
+    dict_symbols: list[str]
+    copy_map: dict[str, str]
+    init: str
+
+    @property
+    def index_map(self) -> list[int]:
+        """old id -> new id: pieces keep their id; language tokens and <mask> shift by the added pieces."""
+        rows, start, n_pieces = self.layout.size, self.layout.lang_start, len(self.added_pieces)
+        out = list(range(start)) + [i + n_pieces for i in range(start, rows)]
+        if self.layout.has_mask:
+            out[-1] = rows - 1 + n_pieces + len(self.added_langs)
+        return out
+
+    @property
+    def new_size(self) -> int:
+        return self.layout.size + len(self.added_pieces) + len(self.added_langs)
+
+    def describe_init(self, dim: int) -> dict[str, str]:
+        return {lang: (f"copy of {self.copy_map[lang]}" if lang in self.copy_map
+                       else "mean of old language tokens" if self.init == "mean" and self.old_langs
+                       else f"normal(0, {dim}^-0.5)") for lang in self.added_langs}
+
+    def _piece_rows(self, old32: torch.Tensor) -> list[torch.Tensor]:
+        """A new piece starts as the mean of the old pieces it used to be split into."""
+        sym_to_old = {s: NUM_SPECIALS + i for i, s in enumerate(self.dict_symbols)}
+        return [old32[[sym_to_old.get(p, 3) for p in self.piece_parts[piece]] or [3]].mean(dim=0)  # 3 = <unk>
+                for piece in self.added_pieces]
+
+    def _lang_rows(self, old32: torch.Tensor, randoms: torch.Tensor) -> list[torch.Tensor]:
+        start = self.layout.lang_start
+        rows: dict[str, torch.Tensor] = {}
+        for j, lang in enumerate(self.added_langs):
+            if lang in self.copy_map:
+                src = self.copy_map[lang]
+                rows[lang] = rows[src] if src in rows else old32[start + self.old_langs.index(src)]
+            elif self.init == "mean" and self.old_langs:
+                rows[lang] = old32[start:start + len(self.old_langs)].mean(dim=0)
+            else:
+                rows[lang] = randoms[j]
+        return [rows[lg] for lg in self.added_langs]
+
+    def extend(self, old: torch.Tensor, randoms: torch.Tensor) -> torch.Tensor:
+        """[specials + pieces] [new pieces] [old language tokens] [new language tokens] [<mask>]."""
+        old32 = old.float()
+        start = self.layout.lang_start
+        parts = [old32[:start]]
+        pieces = self._piece_rows(old32)
+        if pieces:
+            parts.append(torch.stack(pieces))
+        parts.append(old32[start:start + len(self.old_langs)])
+        if self.added_langs:
+            parts.append(torch.stack(self._lang_rows(old32, randoms)))
+        if self.layout.has_mask:
+            parts.append(old32[-1:])
+        out = torch.cat(parts).to(old.dtype)
+        # keep the old rows bit for bit (the float round trip is exact, but say so explicitly)
+        out[torch.tensor(self.index_map)] = old
+        return out
 
 
 def extend_state(
@@ -291,97 +358,33 @@ def extend_state(
     their mean). ``init`` is 'normal' (N(0, d^-0.5), as fairseq), 'mean' (mean of the old language
     rows) for languages that ``init_from`` does not name.
     """
-    if init not in ("normal", "mean"):
-        raise InputError(f"--init must be 'normal' or 'mean', not {init!r} (use --init-from NEW=OLD to copy)")
-    if list(new_langs[: len(old_langs)]) != list(old_langs):
-        raise InputError(
-            "the new language list must start with the old one, in the same order (token ids follow the "
-            f"order): old = {' '.join(old_langs)}; new starts with {' '.join(new_langs[:len(old_langs)])}")
-    added_langs = list(new_langs[len(old_langs):])
-    added_pieces = list(piece_parts or {})
-    if not added_langs and not added_pieces:
-        raise InputError("nothing to add: the new language list equals the old one and no pieces were given")
     copy_map = _parse_init_from(init_from)
-    for new, old in copy_map.items():
-        if new not in added_langs:
-            raise InputError(f"--init-from {new}={old}: {new} is not among the added languages "
-                             f"({' '.join(added_langs) or 'none'})")
-        if old not in new_langs or new_langs.index(old) >= new_langs.index(new):
-            raise InputError(f"--init-from {new}={old}: {old} must be an old language or an added one listed "
-                             f"before {new}")
-
+    added_pieces = list(piece_parts or {})
+    added_langs = _check_request(old_langs, new_langs, init, copy_map, added_pieces)
     model = state["model"]
-    emb_key = next((k for k in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight") if k in model), None)
-    if emb_key is None:
-        raise InputError("checkpoint has no encoder.embed_tokens.weight / decoder.embed_tokens.weight: "
-                         "not a fairseq encoder-decoder (mBART / transformer) checkpoint")
-    rows, dim = model[emb_key].shape
+    rows, dim = model[_embedding_key(model)].shape
     layout = infer_layout(rows, dict_symbols, old_langs, style)
+    plan = _RowPlan(layout, list(old_langs), added_langs, added_pieces, dict(piece_parts or {}),
+                    dict_symbols, copy_map, init)
     keys = vocab_tensors(model, rows, dim)
-
-    sym_to_old = {s: NUM_SPECIALS + i for i, s in enumerate(dict_symbols)}
-    n_new_pieces = len(added_pieces)
-    # old id -> new id: pieces keep their id; language tokens and <mask> shift by the added pieces
-    index_map = list(range(layout.lang_start)) + [i + n_new_pieces for i in range(layout.lang_start, rows)]
-    if layout.has_mask:
-        index_map[-1] = rows - 1 + n_new_pieces + len(added_langs)
-    new_size = rows + n_new_pieces + len(added_langs)
-
     gen = torch.Generator().manual_seed(seed)
-    lang_rows = {lang: layout.lang_start + i for i, lang in enumerate(old_langs)}
-    init_desc: dict[str, str] = {}
-
-    def build(old: torch.Tensor, randoms: torch.Tensor) -> torch.Tensor:
-        old32 = old.float()
-        new_piece_rows = []
-        for piece in added_pieces:
-            ids = [sym_to_old.get(p, 3) for p in piece_parts[piece]] or [3]  # 3 = <unk>
-            new_piece_rows.append(old32[ids].mean(dim=0))
-        lang_new: dict[str, torch.Tensor] = {}
-        for j, lang in enumerate(added_langs):
-            if lang in copy_map:
-                src = copy_map[lang]
-                lang_new[lang] = lang_new[src] if src in lang_new else old32[lang_rows[src]]
-            elif init == "mean" and old_langs:
-                lang_new[lang] = old32[layout.lang_start:layout.lang_start + len(old_langs)].mean(dim=0)
-            else:
-                lang_new[lang] = randoms[j]
-        parts = [old32[: layout.lang_start]]
-        if new_piece_rows:
-            parts.append(torch.stack(new_piece_rows))
-        parts.append(old32[layout.lang_start: layout.lang_start + len(old_langs)])
-        if added_langs:
-            parts.append(torch.stack([lang_new[lg] for lg in added_langs]))
-        if layout.has_mask:
-            parts.append(old32[-1:])
-        out = torch.cat(parts).to(old.dtype)
-        # keep the old rows bit for bit (the float round trip is exact, but say so explicitly)
-        out[torch.tensor(index_map)] = old
-        return out
-
-    for lang in added_langs:
-        init_desc[lang] = (f"copy of {copy_map[lang]}" if lang in copy_map
-                           else "mean of old language tokens" if init == "mean" and old_langs
-                           else f"normal(0, {dim}^-0.5)")
-
     replaced: dict[int, torch.Tensor] = {}  # storage ptr -> new tensor, to keep tied weights tied
     for k in keys:
-        t = model[k]
-        ptr = t.untyped_storage().data_ptr()
+        ptr = model[k].untyped_storage().data_ptr()
         if ptr not in replaced:
             randoms = torch.randn(max(len(added_langs), 1), dim, generator=gen) * dim ** -0.5
-            replaced[ptr] = build(t, randoms)
+            replaced[ptr] = plan.extend(model[k], randoms)
         model[k] = replaced[ptr]
     if len(replaced) < len(keys):
         logger.info("tied vocabulary tensors stay tied: %d tensors, %d distinct", len(keys), len(replaced))
 
-    _extend_optimizer_state(state, rows, dim, new_size, index_map)
+    _extend_optimizer_state(state, rows, dim, plan.new_size, plan.index_map)
     _update_cfg(state, new_langs)
     logger.info("extended %s: %d -> %d rows (+%d languages, +%d pieces)",
-                ", ".join(keys), rows, new_size, len(added_langs), n_new_pieces)
-    return ExtendResult(old_size=rows, new_size=new_size, old_langs=list(old_langs), new_langs=list(new_langs),
-                        added_langs=added_langs, added_pieces=added_pieces, index_map=index_map,
-                        tensors=keys, init=init_desc)
+                ", ".join(keys), rows, plan.new_size, len(added_langs), len(added_pieces))
+    return ExtendResult(old_size=rows, new_size=plan.new_size, old_langs=list(old_langs),
+                        new_langs=list(new_langs), added_langs=added_langs, added_pieces=added_pieces,
+                        index_map=plan.index_map, tensors=keys, init=plan.describe_init(dim))
 
 
 def _extend_optimizer_state(state: dict[str, Any], rows: int, dim: int, new_size: int,
@@ -418,30 +421,13 @@ def _update_cfg(state: dict[str, Any], new_langs: list[str]) -> None:
             logger.debug("could not update langs in checkpoint cfg")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_dict(src_dict: str | os.PathLike, added_pieces: list[str], out_path: str | os.PathLike) -> None:
     """Copy a fairseq dict.txt, appending new pieces (count 1) at its end."""
     text = Path(src_dict).read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text += "\n"
     text += "".join(f"{p} 1\n" for p in added_pieces)
-    _atomic_write_text(Path(out_path), text)
+    write_text(Path(out_path), text)
 
 
 def extend_model_dir(
@@ -489,11 +475,9 @@ def extend_model_dir(
                 raise InputError(f"pieces already in {spm_model} but not in {dictionary}: {' '.join(missing)}; "
                                  "the dictionary does not belong to this SentencePiece model")
         else:
-            tmp = out / ".spm.model.tmp"
-            shutil.copyfile(spm_model, tmp)
-            os.replace(tmp, out / "spm.model")
+            atomic_copy(spm_model, out / "spm.model")
     write_dict(dictionary, result.added_pieces, out / "dict.txt")
-    _atomic_write_text(out / "langs.txt", "\n".join(new) + "\n")
+    write_text(out / "langs.txt", "\n".join(new) + "\n")
     ckpt_io.save(state, out / "model.pt")
     result.files = files
     manifest = {
@@ -502,57 +486,6 @@ def extend_model_dir(
         "added_pieces": {p: (piece_parts or {}).get(p, []) for p in result.added_pieces},
         "tensors": result.tensors, "seed": seed, "files": files,
     }
-    _atomic_write_text(out / "extend_langs.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_text(out / "extend_langs.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     logger.info("wrote %s", ", ".join(files.values()))
     return result
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Add languages to a pretrained mBART-style fairseq checkpoint, as the mBART-25 -> mBART-50 extension "
-        "did: new language-token rows go before <mask> (which stays last) in the encoder and decoder "
-        "embeddings and the output projection. Old tokens keep their ids and rows, so outputs for the old "
-        "languages do not change. Writes OUT/model.pt, OUT/dict.txt, OUT/langs.txt (+ OUT/spm.model) "
-        "and OUT/extend_langs.json.")
-    parser.add_argument("--checkpoint", "-c", required=True, help="fairseq checkpoint (model.pt / checkpoint_*.pt)")
-    parser.add_argument("--dict", required=True, dest="dictionary",
-                        help="the model's dict.txt (SentencePiece pieces only, no language tokens)")
-    parser.add_argument("--langs", required=True,
-                        help="the model's language list: a file (one code a line, e.g. ML50_langs.txt) or codes")
-    parser.add_argument("--new-langs", required=True,
-                        help="the extended list (file or codes); must start with --langs in the same order")
-    parser.add_argument("--out", "-o", required=True, help="output folder")
-    parser.add_argument("--init", choices=("normal", "mean"), default="normal",
-                        help="new language rows: normal(0, d^-0.5) as fairseq does (default), or the mean of "
-                             "the existing language tokens")
-    parser.add_argument("--init-from", action="append", metavar="NEW=OLD",
-                        help="copy the row of a related language, e.g. gl_ES=es_XX (repeatable)")
-    parser.add_argument("--add-pieces", metavar="FILE",
-                        help="new SentencePiece pieces, one a line; extends the SPM model and the dictionary; each "
-                             "new row starts as the mean of the pieces the old model split it into")
-    parser.add_argument("--spm-model", help="the model's SentencePiece model (copied to OUT/spm.model)")
-    parser.add_argument("--lang-tok-style", choices=("mbart", "multilingual"), default=None,
-                        help="language token style, only recorded for messages (default: mbart)")
-    parser.add_argument("--seed", type=int, default=1, help="seed for the random initialisation")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="load with full unpickling (only for checkpoints whose origin you trust)")
-
-
-def run(args: argparse.Namespace) -> int:
-    for path, what in ((args.checkpoint, "--checkpoint"), (args.dictionary, "--dict")):
-        if not os.path.isfile(path):
-            raise InputError(f"{what} {path}: no such file")
-    if args.add_pieces and not os.path.isfile(args.add_pieces):
-        raise InputError(f"--add-pieces {args.add_pieces}: no such file")
-    res = extend_model_dir(
-        args.checkpoint, args.dictionary, args.langs, args.new_langs, args.out, init=args.init,
-        init_from=args.init_from, add_pieces=args.add_pieces, spm_model=args.spm_model,
-        style=args.lang_tok_style, seed=args.seed, trust=args.trust_checkpoint)
-    logger.info("added languages: %s; added pieces: %d; vocabulary %d -> %d rows",
-                " ".join(f"{lg} ({res.init[lg]})" for lg in res.added_langs) or "none",
-                len(res.added_pieces), res.old_size, res.new_size)
-    return 0

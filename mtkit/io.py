@@ -87,12 +87,12 @@ def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file (metadata too)."""
+    """Copy the bytes of ``src`` to ``dst`` through a temporary file (``dst`` gets a new mtime)."""
     dst = Path(dst)
     fd, tmp = _tmp_name(dst)
     os.close(fd)
     try:
-        shutil.copy2(src, tmp)
+        shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -106,18 +106,24 @@ def atomic_move(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     os.replace(src, dst)
 
 
-@contextlib.contextmanager
-def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Build a folder under a temporary name and swap it in for ``out`` when the block succeeds.
-
-    A non-empty ``out`` is refused unless ``force``; with ``force`` the old folder is removed only
-    after the new one is complete.
-    """
+def check_out_dir(out: str | os.PathLike, force: bool = False) -> None:
+    """Refuse a non-empty output folder (or a file in its place) unless ``force``."""
     from mtkit.errors import MtkitError
 
     out = Path(out)
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise MtkitError(f"output folder {out} exists and is not empty; pass --force to replace it")
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Build a folder under a temporary name and swap it in for ``out`` when the block succeeds.
+
+    A non-empty ``out`` is refused unless ``force`` (:func:`check_out_dir`); with ``force`` the old
+    folder is removed only after the new one is complete.
+    """
+    out = Path(out)
+    check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:

@@ -8,9 +8,14 @@ the order of the released mBART-50 models.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
 
 from mtkit.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 #: ML50 languages in the official order (lines 1-25: mBART-25, 26-50: the extension, then gl, sl).
 ML50_LANGS: tuple[str, ...] = (
@@ -155,10 +160,51 @@ def validate(code: str) -> str:
     raise unknown_language(code)
 
 
-def parse_lang_list(text: str, style: str = "mbart") -> list[str]:
-    """Parse a comma/space separated list of codes (either form) into ``style`` codes."""
-    codes = [c for c in text.replace(",", " ").split() if c]
-    return [normalize(c, style) for c in codes]
+_CODE_SHAPE = re.compile(r"^[a-z]{2,3}_[A-Za-z]{2,4}$")
+
+
+def _code_or_new(code: str, style: str) -> str:
+    """``code`` in ``style`` for ML50/Flores codes; a well-formed code of another language (e.g. ast_ES,
+    ast_Latn: extending a model beyond ML50) is kept as written."""
+    try:
+        return normalize(code, style)
+    except UnknownLanguageError:
+        if _CODE_SHAPE.match(code):
+            logger.info("%s is not an ML50 or Flores-200 language; it is kept as written", code)
+            return code
+        raise
+
+
+def parse_lang_list(value: str | os.PathLike | Sequence[str], style: str = "mbart",
+                    allow_other: bool = False) -> list[str]:
+    """A language list from a file (one code a line, as fairseq's --lang-dict), a comma/space
+    separated string, or a sequence, as ``style`` codes (either form accepted), in order.
+
+    Duplicates are an error. ``allow_other`` keeps well-formed codes outside ML50/Flores-200 as
+    written (for languages added to a model); otherwise they are unknown-language errors.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        codes = list(value)
+    elif os.path.isfile(value):
+        codes = read_lang_file(str(value))
+    else:
+        codes = [c for c in str(value).replace(",", " ").split() if c]
+    out = [_code_or_new(c, style) if allow_other else normalize(c, style) for c in codes]
+    dups = sorted({c for c in out if out.count(c) > 1})
+    if dups:
+        raise InputError(f"language list {value!s} has duplicates: {' '.join(dups)}")
+    return out
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """``"en_XX-fr_XX,fr_XX-en_XX"`` (commas or spaces) -> [(src, tgt), ...], codes as written."""
+    pairs = []
+    for pair in text.replace(",", " ").split():
+        if pair.count("-") != 1 or not all(pair.split("-")):
+            raise InputError(f"language pair {pair!r} is not SRC-TGT (e.g. en_XX-fr_XX)")
+        src, tgt = pair.split("-")
+        pairs.append((src, tgt))
+    return pairs
 
 
 def read_lang_file(path: str) -> list[str]:

@@ -11,21 +11,23 @@ Loading merges the files for whatever layout the reading process has: expert ``g
 in the file of the first rank that held it at save time, then renumbered to the reader's local
 numbering, so one process can hold all experts (generation) or N ranks a slice each.
 
-:func:`install_into_fairseq` makes fairseq-train write and resume this layout (every rank writes,
-suffix ``-rank-{r}``) and makes ``fairseq-generate --path <prefix>-shared.pt`` (or any
-``-rank-{r}.pt``) load it. Everything is read through :func:`mtkit.checkpoint.load`.
+:func:`install_trainer_hooks` (installed by :mod:`mtkit.patches`) makes fairseq-train write and
+resume this layout (every rank writes, suffix ``-rank-{r}``) and makes
+``fairseq-generate --path <prefix>-shared.pt`` (or any ``-rank-{r}.pt``) load it. Everything is read
+through :func:`mtkit.checkpoint.load`.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import logging
 import os
 import re
-import shutil
 from typing import Any
 
 from mtkit import checkpoint
 from mtkit.errors import MtkitError
+from mtkit.io import atomic_copy
 from mtkit.modules.moe.parallel import expert_layout
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,18 @@ _RANK_RE = re.compile(r"-rank-(\d+)\.pt$")
 
 
 def is_expert_key(key: str) -> bool:
+    """NLLB's rule for the parameters that live in the per-rank files."""
     return "expert" in key and "expert_centroids" not in key
+
+
+def is_moe_state(model_state: Any) -> bool:
+    """True when a model state dict (or its keys) holds MoE expert parameters."""
+    return any(is_expert_key(k) for k in model_state)
+
+
+def is_moe_checkpoint(path: str | os.PathLike) -> bool:
+    """True for an MoE checkpoint in the NLLB layout (``-shared.pt`` / ``-rank-<r>.pt`` / prefix)."""
+    return prefix_of(str(path)) is not None
 
 
 def prefix_of(path: str) -> str | None:
@@ -177,13 +190,16 @@ def _num_experts(model: Any) -> int:
 _installed = False
 
 
-def install_into_fairseq() -> None:
+def trainer_hooks_installed() -> bool:
+    return _installed
+
+
+def install_trainer_hooks() -> None:
     """Patch fairseq's Trainer and checkpoint_utils for the MoE layout (idempotent; only MoE
-    models are affected)."""
+    models are affected). Called by :mod:`mtkit.patches`."""
     global _installed
     if _installed:
         return
-    _installed = True
     from fairseq import checkpoint_utils
     from fairseq.trainer import Trainer
 
@@ -243,12 +259,16 @@ def install_into_fairseq() -> None:
                             with_optimizer=True)
         return _finish_fairseq_state(state, arg_overrides)
 
+    for wrapper, orig in ((save_checkpoint, orig_save), (load_checkpoint, orig_load), (save_cu, orig_save_cu),
+                          (load_cpu, orig_load_cpu)):
+        functools.update_wrapper(wrapper, orig)
     Trainer.checkpoint_suffix = property(checkpoint_suffix)
     Trainer.should_save_checkpoint_on_current_rank = property(should_save)
     Trainer.save_checkpoint = save_checkpoint
     Trainer.load_checkpoint = load_checkpoint
     checkpoint_utils.save_checkpoint = save_cu
     checkpoint_utils.load_checkpoint_to_cpu = load_cpu
+    _installed = True
 
 
 def _finish_fairseq_state(state: dict, arg_overrides: dict | None) -> dict:
@@ -278,9 +298,7 @@ def sync_shared_files(save_dir: str) -> None:
     for prefix, rpath in rank0.items():
         spath = shared_path(prefix)
         if spath != newest and (not os.path.exists(spath) or os.path.getmtime(spath) < os.path.getmtime(rpath)):
-            tmp = spath + ".tmp"
-            shutil.copyfile(newest, tmp)
-            os.replace(tmp, spath)
+            atomic_copy(newest, spath)
     for prefix, spath in shared.items():
         if prefix not in rank0:
             os.remove(spath)

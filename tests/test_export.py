@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ct2_dir(tiny_model, tmp_path_factory):
     from mtkit.export.ct2 import export_ct2
-    from mtkit.translate.model import find_files
+    from mtkit.model_folder import find_files
 
     out = tmp_path_factory.mktemp("ct2") / "float32"
     export_ct2(find_files(tiny_model.root), out, quantization="float32")
@@ -67,7 +67,7 @@ def test_hf_logits_match_fairseq(tiny_model, tmp_path):
     import torch
 
     from mtkit.export import hf as hfx
-    from mtkit.translate.model import build_model, find_files
+    from mtkit.model_folder import build_model, find_files
 
     files = find_files(tiny_model.root)
     lm = build_model(files)

@@ -185,10 +185,9 @@ def test_layout_errors_name_the_problem():
 def _load_in_process(model_file: Path, data: Path, lang_dict: Path, task_over: dict):
     from fairseq import checkpoint_utils
 
-    import mtkit.tasks.fairseq_numpy2_compat  # noqa: F401
     from mtkit import plugin
 
-    plugin.register()
+    plugin.register()  # safe loader and numpy_compat patches (fairseq's TokenBlockDataset)
     over = {"data": str(data), "lang_dict": str(lang_dict), **task_over}
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(model_file)], arg_overrides=over)
     model = models[0].eval()

@@ -162,7 +162,7 @@ def test_nbest_and_checkpoint_file(en_de, tiny_model):
     assert [x[0] for x in nb[:3]] == best
     assert all(len(set(x)) == 3 for x in nb[:3])
     # a checkpoint file instead of a folder: the rest is found next to it and in its parent
-    from mtkit.translate import find_files
+    from mtkit.model_folder import find_files
 
     ckpt = find_files(tiny_model.root).checkpoint  # checkpoint_best.pt, as the folder resolves it
     t = Translator.from_folder(ckpt, "en_XX", "de_DE", options=Options(beam=5))

@@ -40,7 +40,7 @@ need_dir "$raw" "ML50_DIR/clean" "mtkit data ml50 did not finish"
 trust=(); [[ "${TRUST:-0}" == 1 ]] && trust=(--trust-checkpoint)
 
 say "=== [check] $MODEL against $DICT + $(grep -c . "$LANG_LIST") language tokens"
-run "$PYTHON" -m mtkit.recipe_checks vocab --checkpoint "$MODEL" --dict "$DICT" --langs "$LANG_LIST" "${trust[@]}"
+run "$MTKIT" check vocab --checkpoint "$MODEL" --dict "$DICT" --langs "$LANG_LIST" "${trust[@]}"
 
 if [[ ! -f "$BIN/.done" ]]; then
   say "=== [binarize] $raw with $SPM and $DICT -> $BIN"

@@ -86,7 +86,7 @@ def cmd_interactive(a: argparse.Namespace) -> int:
     spec = importlib.util.spec_from_file_location("translate_speed_run", ROOT / "benchmarks/translate_speed/run.py")
     ts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ts)
-    from mtkit.translate.model import build_model, find_files
+    from mtkit.model_folder import build_model, find_files
 
     files = find_files(a.model)
     lm = build_model(files)
@@ -143,7 +143,7 @@ def cmd_ckpt(a: argparse.Namespace) -> int:
 
     from mtkit import checkpoint
     from mtkit.moe_checkpoint import load_moe_for_inference
-    from mtkit.translate.model import build_model, find_files
+    from mtkit.model_folder import build_model, find_files
 
     dev = a.device
     out: dict = {"kind": "checkpoint", "name": a.name}

@@ -95,7 +95,7 @@ def main() -> int:
     import sentencepiece as spm
 
     from mtkit.export.ct2 import export_ct2
-    from mtkit.translate.model import build_model, find_files
+    from mtkit.model_folder import build_model, find_files
 
     work = Path(tempfile.mkdtemp(prefix="mtkit-bench-"))
     if args.src:

@@ -15,12 +15,13 @@ import sys
 # verb -> (module, one-line help). Order is the order shown by --help.
 VERBS: dict[str, tuple[str, str]] = {
     "data": ("data_prep.cli", "build corpora: gettext | ml50 | flores | binarize"),
-    "extend-langs": ("mtkit.extend_langs", "add languages to a pretrained mBART checkpoint"),
-    "translate": ("mtkit.translate", "translate files or stdin to stdout with a trained model"),
-    "evaluate": ("mtkit.evaluation.cli", "BLEU / spBLEU / chrF++ / added toxicity, one or many directions"),
-    "export": ("mtkit.export", "export a checkpoint to CTranslate2 (ct2) or Hugging Face (hf)"),
-    "doctor": ("mtkit.doctor", "report what is installed and usable; non-zero exit when broken"),
-    "user-dir": ("mtkit.plugin", "print the directory to pass to fairseq as --user-dir"),
+    "extend-langs": ("mtkit.cli.extend_langs", "add languages to a pretrained mBART checkpoint"),
+    "translate": ("mtkit.cli.translate", "translate files or stdin to stdout with a trained model"),
+    "evaluate": ("mtkit.cli.evaluate", "BLEU / spBLEU / chrF++ / added toxicity, one or many directions"),
+    "export": ("mtkit.cli.export", "export a checkpoint to CTranslate2 (ct2) or Hugging Face (hf)"),
+    "check": ("mtkit.cli.check", "pre-flight checks: vocab | databin | mono | checkpoint"),
+    "doctor": ("mtkit.cli.doctor", "report what is installed and usable; non-zero exit when broken"),
+    "user-dir": ("mtkit.cli.user_dir", "print the directory to pass to fairseq as --user-dir"),
 }
 
 EPILOG = """\

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from data_prep.common import count_lines
 from mtkit.errors import InputError, MtkitError
 from mtkit.evaluation import report
-from mtkit.evaluation.scoring import DEFAULT_METRICS, parse_metrics, score_files
+from mtkit.evaluation.scoring import parse_metrics, score_files
 from mtkit.evaluation.toxicity import ToxicityLists
 from mtkit.langs import (
     FLORES_TO_MBART,
@@ -221,7 +221,7 @@ def evaluate_folder(
     hyp_dir: str | os.PathLike,
     ref_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None,
-    metrics: str | Sequence[str] = DEFAULT_METRICS,
+    metrics: str | Sequence[str] | None = None,
     *,
     split: str | None = None,
     resource_classes: str | os.PathLike | Mapping[str, str] | None = None,
@@ -241,7 +241,7 @@ def evaluate_folder(
     result), ``aggregates``, ``signatures``, ``resource_classes``, ``settings`` and ``files``.
     Nothing is written if any direction fails. ``score_kwargs`` go to :func:`score_direction`.
     """
-    wanted = parse_metrics(metrics)
+    wanted = parse_metrics(metrics, score_kwargs.get("spm_model"), score_kwargs.get("toxicity_lists"))
     settings = {k: str(v) if isinstance(v, (os.PathLike, ToxicityLists)) else v
                 for k, v in score_kwargs.items() if k != "toxicity_password"}
     if "toxicity" in wanted and score_kwargs.get("toxicity_lists") is not None \

@@ -23,8 +23,24 @@ DEFAULT_METRICS = ("bleu", "chrf++")
 _ALIASES = {"chrfpp": "chrf++", "chrf2": "chrf++", "sp-bleu": "spbleu", "spBLEU": "spbleu"}
 
 
-def parse_metrics(metrics: str | Sequence[str]) -> list[str]:
-    """``"bleu,chrf++"`` or a list -> validated metric names, in the given order, no repeats."""
+def default_metrics(spm_model: str | os.PathLike | None = None,
+                    toxicity_lists: object | None = None) -> list[str]:
+    """BLEU and chrF++, plus spBLEU when a SentencePiece model is given and added toxicity when
+    word lists are given (the same default for the API and ``mtkit evaluate``)."""
+    names = list(DEFAULT_METRICS)
+    if spm_model is not None:
+        names.insert(1, "spbleu")
+    if toxicity_lists is not None:
+        names.append("toxicity")
+    return names
+
+
+def parse_metrics(metrics: str | Sequence[str] | None, spm_model: str | os.PathLike | None = None,
+                  toxicity_lists: object | None = None) -> list[str]:
+    """``"bleu,chrf++"`` or a list -> validated metric names, in the given order, no repeats;
+    None -> :func:`default_metrics` for the given model and lists."""
+    if metrics is None:
+        return default_metrics(spm_model, toxicity_lists)
     names = metrics.replace(",", " ").split() if isinstance(metrics, str) else list(metrics)
     out: list[str] = []
     for name in names:
@@ -53,7 +69,7 @@ def score_direction(
     refs: Sequence[str],
     tgt_lang: str,
     src: Sequence[str] | None = None,
-    metrics: str | Sequence[str] = DEFAULT_METRICS,
+    metrics: str | Sequence[str] | None = None,
     spm_model: str | os.PathLike | None = None,
     *,
     src_lang: str | None = None,
@@ -78,7 +94,7 @@ def score_direction(
     spBLEU (``spm_name`` says which, e.g. ``flores200``, and goes into the signature with the file's
     hash); ``tokenize="flores200"`` (or flores101/spm) with ``spm_model`` makes BLEU itself spBLEU.
     """
-    wanted = parse_metrics(metrics)
+    wanted = parse_metrics(metrics, spm_model, toxicity_lists)
     tgt_lang = validate(tgt_lang)
     if src_lang is not None:
         src_lang = validate(src_lang)
@@ -145,7 +161,7 @@ def score_files(
     ref: str | os.PathLike,
     tgt_lang: str,
     src: str | os.PathLike | None = None,
-    metrics: str | Sequence[str] = DEFAULT_METRICS,
+    metrics: str | Sequence[str] | None = None,
     *,
     hyp_format: str = "auto",
     missing_as_empty: bool = False,

@@ -21,12 +21,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mtkit.errors import MtkitError
-from mtkit.translate.model import LoadedModel, ModelFiles, build_model
+from mtkit.io import atomic_dir, check_out_dir
+from mtkit.model_folder import LoadedModel, ModelFiles, build_model
+from mtkit.moe_checkpoint import is_moe_state
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +89,12 @@ def check_mappable(args: Any, state: dict[str, Any]) -> str:
         problems.append("its attention layout differs")
     if _g(args, "max_source_positions") != _g(args, "max_target_positions"):
         problems.append("max source and target positions differ (HF has one max_position_embeddings)")
-    if any(".moe_layer." in k or ".experts." in k for k in state):
+    if is_moe_state(state):
         problems.append(
-            "it is a mixture-of-experts checkpoint: not exported, because transformers 5.24's NllbMoe "
-            "experts layer does not reproduce fairseq/NLLB top-2 routing (NllbMoeExperts.forward picks the "
-            "expert by the value of the top-1 mask, not by the expert index), so no logits check could pass; "
-            "translate MoE checkpoints with `mtkit translate` (fairseq engine)")
+            "it is a mixture-of-experts checkpoint: not exported, because transformers' NllbMoe experts "
+            "layer does not reproduce fairseq/NLLB top-2 routing (NllbMoeExperts.forward picks the expert "
+            "by the value of the top-1 mask, not by the expert index; see docs/translate.md), so no logits "
+            "check could pass; translate MoE checkpoints with `mtkit translate` (fairseq engine)")
     learned = bool(_g(args, "encoder_learned_pos")) and bool(_g(args, "decoder_learned_pos"))
     sinus = not _g(args, "encoder_learned_pos") and not _g(args, "decoder_learned_pos")
     lne = bool(_g(args, "layernorm_embedding"))
@@ -158,14 +159,26 @@ def map_state_dict(state: dict[str, Any], kind: str) -> dict[str, Any]:
     return out
 
 
+#: largest |logit difference| between fairseq and the exported model that counts as faithful
+VERIFY_TOLERANCE = 1e-4
+
+
+class ExportMismatchError(MtkitError):
+    """The exported folder does not reproduce the fairseq model's logits."""
+
+
 def export_hf(files: ModelFiles, out: str | os.PathLike, trust: bool = False, force: bool = False,
-              loaded: LoadedModel | None = None) -> Path:
-    """Write an HF folder (config.json, model.safetensors, SPM model, vocab.json, dict.txt)."""
+              loaded: LoadedModel | None = None, verify: bool = True) -> Path:
+    """Write an HF folder (config.json, model.safetensors, SPM model, vocab.json, dict.txt).
+
+    With ``verify`` (default) the folder is reloaded with transformers and its logits compared with
+    fairseq's on a sample; a difference of :data:`VERIFY_TOLERANCE` or more removes nothing but
+    raises :class:`ExportMismatchError` (the folder is left for inspection).
+    """
     import torch
 
     out = Path(out)
-    if out.exists() and not force and any(out.iterdir()):
-        raise MtkitError(f"output folder {out} exists and is not empty; pass --force to replace it")
+    check_out_dir(out, force)
     lm = loaded or build_model(files, trust=trust)
     state = {k: v.detach().float().cpu() for k, v in lm.model.state_dict().items()}
     kind = check_mappable(lm.args, state)
@@ -190,35 +203,39 @@ def export_hf(files: ModelFiles, out: str | os.PathLike, trust: bool = False, fo
     if "final_logits_bias" in dict(hf.named_buffers()):
         hf.final_logits_bias.zero_()
     hf.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        target = tmp / "m"
+    with atomic_dir(out, force=force) as target:
         hf.save_pretrained(str(target))
         vocab = {sym: i for i, sym in enumerate(d.symbols)}
         (target / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
         d.save(str(target / "dict.txt"))
         if files.spm is not None:
             shutil.copy2(files.spm, target / "sentencepiece.bpe.model")
-        info = lm.info
-        langtoks = {lang: vocab.get(info.token(lang)) for lang in info.langs} if info.multilingual else {}
-        meta = {
-            "architecture": cls.__name__, "source_checkpoint": str(files.checkpoint),
-            "spm": "sentencepiece.bpe.model" if files.spm else None,
-            "multilingual": info.multilingual, "langs": info.langs, "lang_tok_style": info.style,
-            "encoder_langtok": info.encoder_langtok, "decoder_langtok": info.decoder_langtok,
-            "lang_token_ids": langtoks,
-            "usage": "input_ids = [src_langtok] + spm pieces + [</s>]; decoder starts with </s> then the "
-                     "target language token (forced_bos_token_id)",
-        }
-        (target / HF_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            os.replace(out, tmp / "old")
-        os.replace(target, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        (target / HF_META).write_text(json.dumps(_metadata(lm, files, cls.__name__, vocab), indent=2) + "\n",
+                                      encoding="utf-8")
     logger.info("wrote %s to %s", cls.__name__, out)
+    if verify:
+        src, prev = sample_ids(lm)
+        diff = compare_logits(lm, out, src, prev)
+        logger.info("verified: max |logit difference| fairseq vs transformers = %.2e", diff)
+        if diff >= VERIFY_TOLERANCE:
+            raise ExportMismatchError(
+                f"the exported folder {out} does not reproduce the fairseq model: logits differ by {diff:.2e} "
+                f"(>= {VERIFY_TOLERANCE:g}); please report this with the checkpoint's configuration")
     return out
+
+
+def _metadata(lm: LoadedModel, files: ModelFiles, architecture: str, vocab: dict[str, int]) -> dict[str, Any]:
+    info = lm.info
+    langtoks = {lang: vocab.get(info.token(lang)) for lang in info.langs} if info.multilingual else {}
+    return {
+        "architecture": architecture, "source_checkpoint": str(files.checkpoint),
+        "spm": "sentencepiece.bpe.model" if files.spm else None,
+        "multilingual": info.multilingual, "langs": info.langs, "lang_tok_style": info.style,
+        "encoder_langtok": info.encoder_langtok, "decoder_langtok": info.decoder_langtok,
+        "lang_token_ids": langtoks,
+        "usage": "input_ids = [src_langtok] + spm pieces + [</s>]; decoder starts with </s> then the "
+                 "target language token (forced_bos_token_id)",
+    }
 
 
 def compare_logits(lm: LoadedModel, hf_dir: str | os.PathLike, src: list[int], prev: list[int]) -> float:

@@ -237,12 +237,3 @@ def transformer_moe_24_24_big(args: argparse.Namespace) -> None:
     args.share_all_embeddings = True
     moe_base_architecture(args)
 
-
-
-def _install_checkpoint_hooks() -> None:
-    from mtkit import moe_checkpoint
-
-    moe_checkpoint.install_into_fairseq()
-
-
-_install_checkpoint_hooks()

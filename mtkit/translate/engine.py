@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mtkit.errors import InputError, MtkitError
-from mtkit.translate.model import LangInfo, build_model, find_files
+from mtkit.model_folder import LangInfo, build_model, find_files
 
 logger = logging.getLogger(__name__)
-
-CT2_META = "mtkit_ct2.json"
 
 
 @dataclass
@@ -95,6 +93,9 @@ class Translator:
             return cls(eng, eng.info, spm, src_lang, tgt_lang, options, eng.max_source_positions)
         if engine != "fairseq":
             raise InputError(f"unknown engine {engine!r}: use fairseq or ct2")
+        import torch
+
+        torch.set_num_threads(max(1, threads))
         files = find_files(model, checkpoint=checkpoint, dict_path=dict_path, spm_path=spm_path,
                            langs_path=langs_path)
         lm = build_model(files, trust=trust_checkpoint)
@@ -217,6 +218,8 @@ class FairseqEngine:
 
 
 def _find_ct2(model: Path) -> Path:
+    from mtkit.export.ct2 import CT2_META
+
     for cand in (model, model / "ct2"):
         if (cand / CT2_META).is_file() and (cand / "model.bin").is_file():
             return cand
@@ -231,14 +234,16 @@ class Ct2Engine:
 
     On CPU, ``threads`` are CTranslate2 workers (``inter_threads``) of one intra-op thread each, each
     translating its own batch of ``max_sentences`` lines: for files this uses the cores better than
-    intra-op threads (measured here: 2 workers took 0.51x the time of one). The
-    workers share the weights. Lines come in chunks of :attr:`chunk_lines` so the workers stay busy.
+    intra-op threads (benchmarks/translate_speed/README.md has the measurements). The workers share
+    the weights. Lines come in chunks of :meth:`chunk_lines` so the workers stay busy.
     """
 
-    max_sentences = 32  # lines per CTranslate2 batch: 16-32 fastest here (128: +12 % time vs 32)
+    max_sentences = 32  # lines per CTranslate2 batch (the batch size chosen in benchmarks/translate_speed)
 
     def __init__(self, folder: Path, device: str = "cpu", threads: int = 1, dtype: str = "fp32"):
         import ctranslate2
+
+        from mtkit.export.ct2 import CT2_META
 
         meta = json.loads((folder / CT2_META).read_text(encoding="utf-8"))
         self.meta = meta

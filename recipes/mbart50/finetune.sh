@@ -59,18 +59,16 @@ if [[ -z "$PAIRS" ]]; then
   PAIRS=$(pairs_for "$MODE" "$(langs_csv "$LANGS")")
 fi
 [[ -n "$PAIRS" ]] || die "no language pairs: LANGS=$LANGS has no language besides en_XX with data in $DATA"
-run "$PYTHON" -m mtkit.recipe_checks databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$PAIRS" \
+run "$MTKIT" check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$PAIRS" \
     --dict "$DICT"
 init_args=()
 if [[ -n "$PRETRAINED" ]]; then
   need_file "$PRETRAINED" PRETRAINED
   mask=yes; [[ "$LANG_TOK_STYLE" == mbart ]] || mask=no
   # catches the embedding size mismatch of fairseq issue #3474 before fairseq does, with the reason
-  run "$PYTHON" -m mtkit.recipe_checks vocab --checkpoint "$PRETRAINED" --dict "$DICT" --langs "$LANG_LIST" \
+  run "$MTKIT" check vocab --checkpoint "$PRETRAINED" --dict "$DICT" --langs "$LANG_LIST" \
       --expect-mask "$mask"
   init_args=(--finetune-from-model "$PRETRAINED")
-  # fairseq counts the training time stored in PRETRAINED against --stop-time-hours
-  STOP_TIME_HOURS=$("$PYTHON" -m mtkit.recipe_checks stop-time --hours "$STOP_TIME_HOURS" --checkpoint "$PRETRAINED")
 fi
 if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   DEVICE_ARGS=--cpu

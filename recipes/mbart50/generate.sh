@@ -39,7 +39,7 @@ if [[ -z "$PAIRS" ]]; then
   PAIRS=$(pairs_for m2m "$langs")
 fi
 [[ -n "$PAIRS" ]] || die "no directions with $SPLIT data in $DATA"
-run "$PYTHON" -m mtkit.recipe_checks databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$PAIRS" --split "$SPLIT"
+run "$MTKIT" check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$PAIRS" --split "$SPLIT"
 if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   DEVICE_ARGS=--cpu
 fi

@@ -43,20 +43,15 @@ SEED=${SEED:-222}
 need_cmd "$MTKIT"; need_cmd "$FAIRSEQ_TRAIN"
 langs=$(langs_csv "$LANGS")
 [[ -n "$langs" ]] || die "LANGS is empty"
-run "$PYTHON" -m mtkit.recipe_checks mono --databin "$MONO" --langs "$langs"
+run "$MTKIT" check mono --databin "$MONO" --langs "$langs"
 init_args=()
 if [[ -n "$INIT" ]]; then
   need_file "$INIT" INIT "the checkpoint to continue pretraining from"
   # dict.txt + [lang] tokens for LANGS + <mask> must give exactly the checkpoint's rows (fairseq #3474)
-  run "$PYTHON" -m mtkit.recipe_checks vocab --checkpoint "$INIT" --dict "$MONO/dict.txt" \
+  run "$MTKIT" check vocab --checkpoint "$INIT" --dict "$MONO/dict.txt" \
       --langs "$langs" --expect-mask yes
   if [[ "$RESTORE_OPTIMIZER" == 1 ]]; then init_args=(--restore-file "$INIT")
   else init_args=(--finetune-from-model "$INIT"); fi
-fi
-if [[ -n "$INIT" ]]; then
-  # fairseq counts the training time stored in the checkpoint it starts from (and, on a resume, in
-  # this stage's own checkpoint_last) against --stop-time-hours: budget = own hours + INIT's hours
-  STOP_TIME_HOURS=$("$PYTHON" -m mtkit.recipe_checks stop-time --hours "$STOP_TIME_HOURS" --checkpoint "$INIT")
 fi
 if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
   DEVICE_ARGS=--cpu

@@ -83,17 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="decimals of printed and written scores, like sacrebleu -w (default: 1)")
 
 
-def _metrics(args: argparse.Namespace) -> str:
-    if args.metrics:
-        return args.metrics
-    names = ["bleu", "chrf++"]
-    if args.spm_model:
-        names.insert(1, "spbleu")
-    if args.toxicity_lists:
-        names.append("toxicity")
-    return ",".join(names)
-
-
 def _score_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "tokenize": args.tokenize, "lowercase": args.lowercase,
@@ -118,12 +107,13 @@ def run(args: argparse.Namespace) -> int:
         return _run_folder(args)
     if len(single) != 3:
         raise MtkitError("give --hyp FILE --ref FILE --tgt-lang CODE (or --hyp-dir/--ref-dir/--out)")
-    if bool(args.src) != bool(args.src_lang) and "toxicity" in _metrics(args):
+    from mtkit.evaluation.scoring import parse_metrics, score_files
+
+    metrics = parse_metrics(args.metrics, args.spm_model, args.toxicity_lists)
+    if bool(args.src) != bool(args.src_lang) and "toxicity" in metrics:
         raise MtkitError("added toxicity needs both --src and --src-lang")
 
-    from mtkit.evaluation.scoring import score_files
-
-    result = score_files(args.hyp, args.ref, args.tgt_lang, args.src, _metrics(args),
+    result = score_files(args.hyp, args.ref, args.tgt_lang, args.src, metrics,
                          hyp_format=args.hyp_format, missing_as_empty=args.missing_as_empty,
                          src_lang=args.src_lang, **_score_kwargs(args))
     if args.json:
@@ -154,7 +144,7 @@ def _run_folder(args: argparse.Namespace) -> int:
     if args.resource_classes and args.train_dir:
         raise MtkitError("give --resource-classes or --train-dir, not both")
     summary = evaluate_folder(
-        args.hyp_dir, args.ref_dir, args.out, _metrics(args), split=args.split,
+        args.hyp_dir, args.ref_dir, args.out, args.metrics, split=args.split,
         resource_classes=args.resource_classes, train_dir=args.train_dir,
         thresholds=parse_thresholds(args.resource_thresholds), width=args.width,
         plot_metric=args.plot_metric, missing_as_empty=args.missing_as_empty, **_score_kwargs(args),

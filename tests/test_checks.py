@@ -1,4 +1,4 @@
-"""mtkit.recipe_checks and the early failures of recipes/mbart50 (before fairseq's size mismatch)."""
+"""mtkit check (mtkit.checks) and the early failures of recipes/mbart50 (before fairseq's size mismatch)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mtkit import checkpoint as ckpt_io
-from mtkit import recipe_checks as rc
+from mtkit import checks as rc
 from mtkit.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,9 +66,9 @@ def test_vocab_translation_model_vs_mbart_style(tmp_path):
 
 def test_cli_exit_codes(tmp_path):
     p = _setup(tmp_path, rows=100)
-    res = subprocess.run([sys.executable, "-m", "mtkit.recipe_checks", "vocab", "--checkpoint", str(p["ckpt"]),
+    res = subprocess.run([sys.executable, "-m", "mtkit.cli", "check", "vocab", "--checkpoint", str(p["ckpt"]),
                           "--dict", str(p["dict"]), "--langs", str(p["langs"])], capture_output=True, text=True)
-    assert res.returncode == 2 and "recipe check failed" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "mtkit check: error:" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_databin_checks(tmp_path):
@@ -121,14 +121,25 @@ def test_ml50_table_layout_and_published_averages_only():
     assert "+9.3 BLEU" in text and "+1.0 BLEU" in text and "+6.0 BLEU on average over 1 shared" in text
 
 
-def test_stop_time_counts_the_training_time_fairseq_carries_over(tmp_path):
-    """fairseq restores previous_training_time from the checkpoint a stage starts from; a stage's
-    own budget must be added to it, or a continued stage stops after one update."""
-    from mtkit import checkpoint
-    from mtkit.recipe_checks import stop_time_hours
+@pytest.mark.slow
+def test_finetune_from_a_long_trained_checkpoint_gets_its_own_stop_time(tiny_model, tmp_path):
+    """fairseq restores previous_training_time from the checkpoint a run starts from; with
+    --finetune-from-model (reset meters) mtkit's patch starts the clock at zero, so a small
+    --stop-time-hours budget is not already spent before the first update."""
+    import torch
 
-    ckpt = tmp_path / "init.pt"
-    checkpoint.save({"model": {}, "extra_state": {"previous_training_time": 360.0}}, ckpt)
-    assert stop_time_hours(0.5, ckpt) == pytest.approx(0.6)
-    assert stop_time_hours(0.0, ckpt) == 0.0  # 0 keeps "no limit"
-    assert stop_time_hours(0.5, None) == 0.5
+    from mtkit import checkpoint
+
+    state = checkpoint.load(tiny_model.checkpoint)
+    state["extra_state"]["previous_training_time"] = 10 * 3600.0  # "trained for ten hours"
+    init = tmp_path / "init.pt"
+    torch.save(state, init)
+    save_dir = tmp_path / "ft"
+    cmd = [str(BIN / "fairseq-train"), *tiny_model.train_args(), "--finetune-from-model", str(init),
+           "--stop-time-hours", "0.5", "--max-update", "6", "--save-dir", str(save_dir),
+           "--disable-validation", "--log-interval", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    last = checkpoint.load(save_dir / "checkpoint_last.pt")
+    assert last["optimizer_history"][-1]["num_updates"] == 6
+    assert last["extra_state"]["previous_training_time"] < 3600.0

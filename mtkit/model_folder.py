@@ -1,4 +1,7 @@
-"""Finding the pieces of a model and building the fairseq task and model in-process.
+"""A model folder: find the pieces of a trained model and build its fairseq task and model in-process.
+
+Used by ``mtkit translate``, ``mtkit export`` and the benchmarks: every path that runs a checkpoint
+outside fairseq's own commands loads it here, through the safe loader.
 
 A *model folder* holds (names searched in this order; the first hit wins):
 
@@ -71,7 +74,6 @@ def find_files(
     dict_path: str | os.PathLike | None = None,
     spm_path: str | os.PathLike | None = None,
     langs_path: str | os.PathLike | None = None,
-    need_langs: bool = True,
 ) -> ModelFiles:
     """Resolve the checkpoint, dictionary, SPM model and language list of ``model``.
 
@@ -87,8 +89,7 @@ def find_files(
     else:
         folder = model
         dirs = [folder, folder / "checkpoints"]
-        ckpt = Path(checkpoint) if checkpoint else (
-            _first(dirs, CHECKPOINT_NAMES) or _only(dirs, "*.pt") or _only(dirs, "*-shared.pt"))
+        ckpt = _first(dirs, CHECKPOINT_NAMES) or _only(dirs, "*.pt") or _only(dirs, "*-shared.pt")
         dirs = [folder, folder.parent] if folder.name == "checkpoints" else [folder]
     if checkpoint:
         ckpt = Path(checkpoint)
@@ -271,9 +272,7 @@ def _task_args(args: argparse.Namespace, files: ModelFiles, info: LangInfo, src:
         a.source_dict = a.target_dict = None
         a.lang_dict = str(files.langs) if files.langs else getattr(a, "lang_dict", None)
         a.langtoks = None  # rebuilt from encoder_langtok/decoder_langtok by the data manager
-        a.data = str(files.dictionary.parent)
-    else:
-        a.data = str(files.dictionary.parent)
+    a.data = str(files.dictionary.parent)
     return a
 
 
@@ -290,20 +289,11 @@ def _setup_task(args: argparse.Namespace, files: ModelFiles, info: LangInfo, src
     return tasks.setup_task(a)
 
 
-def is_moe_checkpoint(path: str | os.PathLike) -> bool:
-    """True for an MoE checkpoint in mtkit's NLLB layout (``-shared.pt`` / ``-rank-<r>.pt``)."""
-    try:
-        from mtkit import moe_checkpoint
-    except ImportError:
-        return False
-    return moe_checkpoint.prefix_of(str(path)) is not None
-
-
 def load_state(path: Path, trust: bool = False) -> dict[str, Any]:
     """The checkpoint's state through the safe loader; MoE checkpoints with all experts merged."""
-    if is_moe_checkpoint(path):
-        from mtkit import moe_checkpoint
+    from mtkit import moe_checkpoint
 
+    if moe_checkpoint.is_moe_checkpoint(path):
         logger.info("MoE checkpoint %s: loading the shared file and every expert into this process", path)
         return moe_checkpoint.load_moe_for_inference(str(path), trust=trust)
     from mtkit import checkpoint

@@ -1,27 +1,22 @@
-"""Early checks for the mBART-50 recipes: catch inconsistent inputs before fairseq does.
+"""Pre-flight checks (``mtkit check``): catch inconsistent inputs before fairseq does.
 
 The classic failure (fairseq issue #3474) is an embedding size mismatch deep inside fairseq-train when
 the dictionary / language list do not produce the checkpoint's vocabulary: fairseq builds the
-vocabulary as ``4 specials + dict.txt + one token per language (+ <mask>)``. This module compares the
-checkpoint's embedding rows with that count and says exactly what is wrong.
-
-    python -m mtkit.recipe_checks vocab --checkpoint model.pt --dict dict.txt --langs ML50_langs.txt \
-        [--expect-mask yes|no|auto]
-    python -m mtkit.recipe_checks databin --databin DIR --langs FILE --pairs en_XX-fr_XX,... [--split train]
-    python -m mtkit.recipe_checks mono --databin DIR --langs en_XX,fr_XX [--split train]
-
-Exit status 0 when consistent, 2 with a message otherwise.
+vocabulary as ``4 specials + dict.txt + one token per language (+ <mask>)``. :func:`check_vocab`
+compares the checkpoint's embedding rows with that count and says exactly what is wrong;
+:func:`check_databin` and :func:`check_mono` check binarised data; :func:`check_checkpoint` lists
+what a checkpoint's pickle would import. Each returns a one-line "ok" summary or raises
+:class:`InputError`.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
-from mtkit.errors import InputError, MtkitError
+from mtkit.errors import InputError
 from mtkit.extend_langs import NUM_SPECIALS, infer_layout, read_dict_symbols, read_langs
+from mtkit.langs import parse_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +75,8 @@ def check_databin(databin: str | os.PathLike, langs: str | os.PathLike, pairs: s
         raise InputError(f"databin {d}: no such folder (run `mtkit data binarize` first)")
     lang_list = read_langs(langs)
     missing, dicts = [], set()
-    for pair in [p for p in pairs.replace(",", " ").split() if p]:
-        if pair.count("-") != 1:
-            raise InputError(f"language pair {pair!r} is not SRC-TGT")
-        src, tgt = pair.split("-")
+    for src, tgt in parse_pairs(pairs):
+        pair = f"{src}-{tgt}"
         for lg in (src, tgt):
             if lg not in lang_list:
                 raise InputError(f"pair {pair}: {lg} is not in the language list {langs} ({' '.join(lang_list)})")
@@ -119,66 +112,14 @@ def check_mono(databin: str | os.PathLike, langs: str | os.PathLike, split: str 
     return f"ok: {d}: monolingual data for {langs}"
 
 
-def stop_time_hours(budget_hours: float, init_checkpoint: str | os.PathLike | None = None,
-                    trust: bool = False) -> float:
-    """The --stop-time-hours that gives a stage ``budget_hours`` of training of its own.
+def check_checkpoint(path: str | os.PathLike) -> str:
+    """Raise :class:`~mtkit.checkpoint.UnsafeCheckpointError` when the checkpoint's pickle references a
+    global outside the safe loader's allow-list (a static scan: nothing in the file is run)."""
+    from mtkit.checkpoint import UnsafeCheckpointError, scan_globals
 
-    fairseq restores ``previous_training_time`` from any checkpoint it starts from, even with
-    --finetune-from-model / --reset-meters, and --stop-time-hours compares against that cumulative
-    time; without this a stage initialised from a checkpoint trained for longer than its own budget
-    stops after one update. 0 keeps "no time limit".
-    """
-    if budget_hours <= 0 or not init_checkpoint:
-        return budget_hours
-    from mtkit.checkpoint import load
-
-    state = load(init_checkpoint, trust=trust)
-    previous = float((state.get("extra_state") or {}).get("previous_training_time") or 0.0)
-    return budget_hours + previous / 3600.0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtkit.recipe_checks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
-    v = sub.add_parser("vocab", help="checkpoint rows vs dict + language tokens (+ <mask>)")
-    v.add_argument("--checkpoint", required=True)
-    v.add_argument("--dict", required=True)
-    v.add_argument("--langs", required=True)
-    v.add_argument("--expect-mask", choices=("yes", "no", "auto"), default="auto")
-    v.add_argument("--trust-checkpoint", action="store_true")
-    b = sub.add_parser("databin", help="parallel databin: files per pair, one shared dictionary")
-    b.add_argument("--databin", required=True)
-    b.add_argument("--langs", required=True)
-    b.add_argument("--pairs", required=True)
-    b.add_argument("--split", default="train")
-    b.add_argument("--dict", default=None, help="the model's dictionary, which the databin's must equal")
-    m = sub.add_parser("mono", help="monolingual (denoising) databin")
-    m.add_argument("--databin", required=True)
-    m.add_argument("--langs", required=True)
-    m.add_argument("--split", default="train")
-    t = sub.add_parser("stop-time", help="--stop-time-hours for a stage budget, counting the training time "
-                       "fairseq carries over from the checkpoint the stage starts from (printed on stdout)")
-    t.add_argument("--hours", type=float, required=True, help="the stage's own budget in hours (0: none)")
-    t.add_argument("--checkpoint", default=None, help="the checkpoint the stage is initialised from")
-    t.add_argument("--trust-checkpoint", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        if args.what == "stop-time":
-            print(f"{stop_time_hours(args.hours, args.checkpoint, args.trust_checkpoint):.6f}")
-            return 0
-        if args.what == "vocab":
-            msg = check_vocab(args.checkpoint, args.dict, args.langs, args.expect_mask, args.trust_checkpoint)
-        elif args.what == "databin":
-            msg = check_databin(args.databin, args.langs, args.pairs, args.split, args.dict)
-        else:
-            msg = check_mono(args.databin, args.langs, args.split)
-    except MtkitError as e:
-        print(f"recipe check failed: {e}", file=sys.stderr)
-        return 2
-    print(msg, file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if not os.path.isfile(path):
+        raise InputError(f"checkpoint {path}: no such file")
+    bad = scan_globals(path)
+    if bad:
+        raise UnsafeCheckpointError(str(path), bad)
+    return f"ok: {path}: references only types that fairseq checkpoints contain"
