@@ -162,9 +162,24 @@ def test_eom_masks_in_training_and_scales_in_eval() -> None:
     assert torch.allclose(_layer(eom=0.5).eval()(x), 0.5 * plain, atol=1e-6)
     masked = _layer(eom=1.0).train()(x)
     assert torch.count_nonzero(masked) == 0  # every expert output dropped, no rescaling
+    # p = 0.5: each token's output is the sum of a subset of its two weighted expert outputs (a dropped
+    # slot contributes nothing, kept ones are not rescaled), and about half of the slots are dropped
+    layer = _layer(eom=0.5).train()
+    x = torch.randn(400, 8)
     torch.manual_seed(3)
-    part = _layer(eom=0.5).train()(x)
-    assert 0 < torch.count_nonzero(part.abs().sum(1)) <= 6
+    y = layer(x)
+    with torch.no_grad():
+        probs = torch.softmax(x @ layer.gate.wg.weight.t(), dim=1)
+        top = probs.topk(2, dim=1)
+        dropped = 0
+        for t in range(x.shape[0]):
+            w = top.values[t] / top.values[t].sum()
+            parts = [w[i] * layer.experts[int(top.indices[t, i])](x[t]) for i in range(2)]
+            subsets = {(0, 0): torch.zeros(8), (1, 0): parts[0], (0, 1): parts[1], (1, 1): parts[0] + parts[1]}
+            kept = [k for k, v in subsets.items() if torch.allclose(y[t], v, atol=1e-5)]
+            assert kept, f"token {t}: output is not a subset sum of its expert outputs"
+            dropped += 2 - sum(kept[0])
+    assert 0.4 < dropped / (2 * x.shape[0]) < 0.6
 
 
 def test_cmr_gate_and_loss() -> None:

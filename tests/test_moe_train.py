@@ -176,18 +176,24 @@ def test_fairseq_generate_one_process_with_all_experts(moe_runs) -> None:  # noq
     assert len(hyps) == 40
 
 
-def _hf_rename(key: str, expert_idx: int | None) -> str:
-    """The key renaming of transformers' NLLB-MoE converter (refs/interop.md §2)."""
-    if "moe_layer.experts." in key and expert_idx is not None:
-        key = re.sub(r"moe_layer\.experts\.0", f"ffn.experts.expert_{expert_idx}", key)
-    key = key.replace(".moe_layer.gate.wg", ".ffn.router.classifier")
-    if ".fc1." in key and "experts" not in key:
-        key = key.replace(".fc1.", ".ffn.fc1.")
-    if ".fc2." in key and "experts" not in key:
-        key = key.replace(".fc2.", ".ffn.fc2.")
-    key = key.replace(".encoder_attn.", ".cross_attention.")
-    key = key.replace("encoder_attn_layer_norm", "cross_attention_layer_norm")
-    return key.replace("final_layer_norm", "ff_layer_norm")
+#: transformers' own fairseq NLLB-MoE converter, last shipped in this release (scripts/setup.sh --test
+#: downloads the wheel; the function is read from it, never copied into this repository)
+HF_CONVERTER_WHEEL = Path(sys.prefix) / "share" / "mtkit-test" / "transformers-4.46.3-py3-none-any.whl"
+HF_CONVERTER = "transformers/models/nllb_moe/convert_nllb_moe_sharded_original_checkpoint_to_pytorch.py"
+
+
+def _hf_rename_fairseq_keys():
+    """``rename_fairseq_keys`` of transformers' NLLB-MoE converter, compiled from the released file
+    (the module itself imports transformers 4.46, so only this pure function is taken from it)."""
+    import ast
+    import zipfile
+
+    assert HF_CONVERTER_WHEEL.is_file(), f"{HF_CONVERTER_WHEEL} is missing: run bash scripts/setup.sh --test"
+    source = zipfile.ZipFile(HF_CONVERTER_WHEEL).read(HF_CONVERTER).decode("utf-8")
+    fn = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "rename_fairseq_keys")
+    namespace: dict = {}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), HF_CONVERTER, "exec"), namespace)  # noqa: S102
+    return namespace["rename_fairseq_keys"]
 
 
 @pytest.mark.slow
@@ -198,13 +204,15 @@ def test_keys_follow_hf_nllb_moe_converter(moe_runs, tmp_path) -> None:  # noqa:
     from mtkit.export.hf import import_transformers
     from mtkit.moe_checkpoint import reshard
 
+    rename = _hf_rename_fairseq_keys()
     root, _, _ = moe_runs
     reshard(str(root / "two" / "checkpoint_last"), str(tmp_path / "ck"), num_ranks=4)
-    ours = {_hf_rename(k, None) for k in checkpoint.load(tmp_path / "ck-shared.pt")["model"] if ".layers." in k}
+    shared = checkpoint.load(tmp_path / "ck-shared.pt")["model"]
+    ours = {k for k in rename({k: None for k in shared if ".layers." in k})}
     for e in range(4):
         part = checkpoint.load(tmp_path / f"ck-rank-{e}.pt")["model"]
         assert all(".experts.0." in k for k in part)
-        ours |= {_hf_rename(k, e) for k in part}
+        ours |= set(rename(dict.fromkeys(part), expert_idx=e))
     transformers = import_transformers()
     cfg = transformers.NllbMoeConfig(vocab_size=200, d_model=64, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=128,
                         decoder_ffn_dim=128, encoder_attention_heads=4, decoder_attention_heads=4, num_experts=4,

@@ -9,15 +9,14 @@ signature instead of claiming ``tok:flores200``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sacrebleu.metrics import BLEU
 
 from mtkit.errors import MtkitError
+from mtkit.evaluation.base import MetricResult
+from mtkit.io import file_digest
 from mtkit.langs import to_flores
 
 #: Flores-200 code -> sacrebleu tokeniser for BLEU; everything else uses 13a.
@@ -37,27 +36,9 @@ SPM_TOKENIZERS = ("spm", "flores101", "flores200", "spBLEU-1K")
 _EXTRAS = {"ja-mecab": "ja", "ko-mecab": "ko"}
 
 
-@dataclass
-class MetricResult:
-    """One corpus-level score with the sacrebleu signature that produced it."""
-
-    name: str
-    score: float
-    signature: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 def default_tokenizer(tgt_lang: str) -> str:
     """The BLEU tokeniser for a target language (mBART or Flores code)."""
     return LANG_TOKENIZERS.get(to_flores(tgt_lang), DEFAULT_TOKENIZER)
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class SpmTokenizer:
@@ -78,7 +59,7 @@ class SpmTokenizer:
             )
         self.path = path
         self.label = label
-        self.sha256 = _file_sha256(str(path))
+        self.sha256 = file_digest(path, "sha256")
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.Load(str(path))

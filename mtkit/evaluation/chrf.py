@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sacrebleu.metrics import CHRF
 
-from mtkit.evaluation.bleu import MetricResult
+from mtkit.evaluation.base import MetricResult
 
 CHAR_ORDER = 6
 WORD_ORDER_PLUS_PLUS = 2

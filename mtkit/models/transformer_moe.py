@@ -10,9 +10,11 @@ keeps fairseq's attention/residual/norm code and replaces only its FFN by ``self
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 import torch
 import torch.nn as nn
+from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.transformer import TransformerConfig, TransformerModel
 from fairseq.models.transformer.transformer_decoder import TransformerDecoder
@@ -23,35 +25,13 @@ from fairseq.modules.transformer_layer import (
     TransformerEncoderLayerBase,
 )
 
+from mtkit.models.moe_config import MoEConfig
 from mtkit.modules.moe import CMRGate, MoELayer, parallel
 
 
 def add_moe_args(parser: argparse.ArgumentParser) -> None:
-    """MoE options; no defaults here (fairseq suppresses model defaults, the architectures set them)."""
-    g = parser
-    g.add_argument("--moe-expert-count", type=int, help="experts per MoE layer (E)")
-    g.add_argument("--moe-freq", type=int, help="every k-th encoder and decoder FFN is MoE")
-    g.add_argument("--encoder-moe-freq", type=int, help="encoder MoE frequency")
-    g.add_argument("--decoder-moe-freq", type=int, help="decoder MoE frequency")
-    g.add_argument("--moe-top1-expert", action="store_true", help="top-1 instead of top-2 gating")
-    g.add_argument("--moe-expert-ffn-dim", type=int, help="expert FFN dim (default: the FFN dim)")
-    g.add_argument("--moe-gating-use-fp32", action="store_true",
-                   help="gate in fp32 (always on in mtkit; accepted for NLLB command compatibility)")
-    g.add_argument("--moe-second-expert-policy", choices=["sampling", "all", "random"])
-    g.add_argument("--moe-normalize-gate-prob-before-dropping", action="store_true")
-    g.add_argument("--moe-eval-capacity-token-fraction", type=float,
-                   help="eval capacity ceil(frac*S) (<=0: training rule)")
-    g.add_argument("--moe-train-capacity-token-fraction", type=float,
-                   help="training capacity ceil(frac*S) instead of 2*ceil(S/E) (1.0 = no drops)")
-    g.add_argument("--moe-eom", type=float, help="Expert Output Masking probability")
-    g.add_argument("--moe-cmr", action="store_true", help="Conditional MoE Routing")
-    g.add_argument("--cmr-gate-drop", type=float)
-    g.add_argument("--moe-balance", choices=["micro", "global"],
-                   help="balance loss over the micro-batch (NLLB) or the global batch (Qiu et al. 2025)")
-    g.add_argument("--moe-balance-micro-weight", type=float,
-                   help="with --moe-balance global: add this times the micro-batch loss (paper: 0.01)")
-    g.add_argument("--use-moe-pad-mask", action="store_true",
-                   help="accepted for NLLB compatibility; padding is always excluded from routing")
+    """MoE options without defaults (fairseq suppresses model defaults; the architectures set them)."""
+    gen_parser_from_dataclass(parser, MoEConfig(), delete_default=True)
 
 
 def _moe_kwargs(args: argparse.Namespace, model_dim: int, ffn_dim: int, layer_id: int) -> dict:
@@ -93,7 +73,6 @@ class _MoEFFNMixin:
         pad = None
         if self._pad_mask is not None and tuple(self._pad_mask.shape) == (B, T):
             pad = self._pad_mask.transpose(0, 1).reshape(-1)
-        self.moe_layer.token_shape = (T, B)
         y = self.moe_layer(flat, pad)
         if self.cmr_gate is not None:
             dense = self.cmr_fc2(self.cmr_act_drop(self.cmr_act(self.cmr_fc1(flat))))
@@ -178,12 +157,6 @@ class TransformerMoEModel(TransformerModel):
         return MoETransformerDecoder(args, tgt_dict, embed_tokens,
                                      no_encoder_attn=getattr(args, "no_cross_attention", False))
 
-    def moe_layers(self) -> list[MoELayer]:
-        return [m for m in self.modules() if isinstance(m, MoELayer)]
-
-    def cmr_gates(self) -> list[CMRGate]:
-        return [m for m in self.modules() if isinstance(m, CMRGate)]
-
 
 def _set_default(args: argparse.Namespace, name: str, value: object) -> None:
     if getattr(args, name, None) is None:
@@ -191,14 +164,8 @@ def _set_default(args: argparse.Namespace, name: str, value: object) -> None:
 
 
 def moe_base_architecture(args: argparse.Namespace) -> None:
-    for name, value in (("moe_expert_count", 0), ("moe_freq", 0), ("encoder_moe_freq", 0),
-                        ("decoder_moe_freq", 0), ("moe_top1_expert", False), ("moe_expert_ffn_dim", None),
-                        ("moe_second_expert_policy", "sampling"),
-                        ("moe_normalize_gate_prob_before_dropping", False),
-                        ("moe_eval_capacity_token_fraction", 1.0), ("moe_train_capacity_token_fraction", 0.0),
-                        ("moe_eom", 0.0), ("moe_cmr", False), ("cmr_gate_drop", 0.0), ("moe_balance", "micro"),
-                        ("moe_balance_micro_weight", 0.0)):
-        _set_default(args, name, value)
+    for f in fields(MoEConfig):
+        _set_default(args, f.name, f.default)
     args.moe_gating_use_fp32 = True
     base_architecture(args)
 

@@ -135,6 +135,5 @@ class MoELayer(nn.Module):
         self.metadata["unused_expert1_count"] = float((counts == 0).sum())
         share = counts / counts.sum().clamp_min(1)
         self.metadata["expert1_balance_max"] = float(share.max()) * self.num_experts
-        self.metadata["micro_l_aux"] = float(micro.detach())
         self.metadata["expert1"] = routing.expert1[:S].detach()
         self.metadata["pad_mask"] = pad_mask[:S]
