@@ -117,7 +117,7 @@ def _global_name(obj: Any) -> str:
 
 ALLOWED_NAMES = frozenset(_global_name(g) for g in ALLOWED_GLOBALS)
 
-def _trusted_by_env(path: str) -> bool:
+def trusted_by_env(path: str) -> bool:
     value = os.environ.get(TRUST_ENV, "")
     if not value:
         return False
@@ -220,7 +220,7 @@ def load(
     """
     name = _name_of(f)
     kwargs.pop("weights_only", None)
-    if trust or _trusted_by_env(name):
+    if trust or trusted_by_env(name):
         msg = (f"loading {name} with full unpickling (trusted checkpoint): it can run code; "
                "only do this for files whose origin you trust")
         warnings.warn(msg, stacklevel=2)
@@ -247,7 +247,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def _fairseq_loader(f: Any, map_location: Any = None, **kwargs: Any) -> Any:
-    if kwargs.get("weights_only") is False and not _trusted_by_env(_name_of(f)):
+    if kwargs.get("weights_only") is False and not trusted_by_env(_name_of(f)):
         raise UnsafeCheckpointError(_name_of(f), [], detail="caller asked for weights_only=False")
     return load(f, map_location=map_location, **kwargs)
 

@@ -11,14 +11,12 @@ Loading merges the files for whatever layout the reading process has: expert ``g
 in the file of the first rank that held it at save time, then renumbered to the reader's local
 numbering, so one process can hold all experts (generation) or N ranks a slice each.
 
-:func:`install_trainer_hooks` (installed by :mod:`mtkit.patches`) makes fairseq-train write and
-resume this layout (every rank writes, suffix ``-rank-{r}``) and makes
-``fairseq-generate --path <prefix>-shared.pt`` (or any ``-rank-{r}.pt``) load it. Everything is read
-through :func:`mtkit.checkpoint.load`.
+The ``moe_checkpoints`` patch (:mod:`mtkit.patches`) makes fairseq-train write and resume this layout
+(every rank writes, suffix ``-rank-{r}``) and makes ``fairseq-generate --path <prefix>-shared.pt`` (or
+any ``-rank-{r}.pt``) load it. Everything is read through :func:`mtkit.checkpoint.load`.
 """
 from __future__ import annotations
 
-import functools
 import glob
 import logging
 import os
@@ -173,9 +171,12 @@ def reshard(path_prefix: str, out_prefix: str, num_ranks: int, trust: bool = Fal
     checkpoint.save(shared, shared_path(out_prefix))
 
 
-# ----------------------------------------------------------------------------- fairseq hooks
+# ----------------------------------------------------------------------------- for fairseq's Trainer
+# (mtkit.patches installs the Trainer and checkpoint_utils hooks that call these)
 
-def _dist() -> tuple[int, int]:
+
+def dist_rank() -> tuple[int, int]:
+    """(world size, rank) of torch.distributed, or (1, 0) outside a distributed run."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -183,95 +184,14 @@ def _dist() -> tuple[int, int]:
     return 1, 0
 
 
-def _num_experts(model: Any) -> int:
-    return int(getattr(getattr(model, "args", None), "moe_expert_count", 0) or 0) if getattr(model, "is_moe", False) else 0
+def num_experts_of(model: Any) -> int:
+    """Experts per MoE layer of a fairseq model (0 for a dense model)."""
+    if not getattr(model, "is_moe", False):
+        return 0
+    return int(getattr(getattr(model, "args", None), "moe_expert_count", 0) or 0)
 
 
-_installed = False
-
-
-def trainer_hooks_installed() -> bool:
-    return _installed
-
-
-def install_trainer_hooks() -> None:
-    """Patch fairseq's Trainer and checkpoint_utils for the MoE layout (idempotent; only MoE
-    models are affected). Called by :mod:`mtkit.patches`."""
-    global _installed
-    if _installed:
-        return
-    from fairseq import checkpoint_utils
-    from fairseq.trainer import Trainer
-
-    orig_suffix = Trainer.checkpoint_suffix
-    orig_should_save = Trainer.should_save_checkpoint_on_current_rank
-    orig_save = Trainer.save_checkpoint
-    orig_load = Trainer.load_checkpoint
-    orig_save_cu = checkpoint_utils.save_checkpoint
-    orig_load_cpu = checkpoint_utils.load_checkpoint_to_cpu
-
-    def is_moe(trainer: Trainer) -> bool:
-        return _num_experts(trainer.get_model()) > 0
-
-    def checkpoint_suffix(self: Trainer) -> str:
-        base = orig_suffix.fget(self)
-        return f"{base}-rank-{self.data_parallel_rank}" if is_moe(self) else base
-
-    def should_save(self: Trainer) -> bool:
-        return True if is_moe(self) else orig_should_save.fget(self)
-
-    def save_checkpoint(self: Trainer, filename: str, extra_state: dict) -> str | None:
-        if not is_moe(self):
-            return orig_save(self, filename, extra_state)
-        from fairseq import utils
-
-        state = utils.move_to_cpu(self.state_dict())
-        state["extra_state"].update(extra_state)
-        prefix = prefix_of(filename) or filename[:-3]
-        world, rank = _dist()
-        save_split(state, prefix, world, rank, _num_experts(self.get_model()))
-        logger.info("saved MoE checkpoint %s-{shared,rank-%d}.pt", prefix, rank)
-        return os.path.abspath(filename)
-
-    def load_checkpoint(self: Trainer, filename: str, *args: Any, **kwargs: Any) -> Any:
-        if not is_moe(self):
-            return orig_load(self, filename, *args, **kwargs)
-        ck = self.cfg.checkpoint
-        old = ck.load_checkpoint_on_all_dp_ranks
-        ck.load_checkpoint_on_all_dp_ranks = True  # every rank reads its own experts
-        try:
-            return orig_load(self, filename, *args, **kwargs)
-        finally:
-            ck.load_checkpoint_on_all_dp_ranks = old
-
-    def save_cu(cfg: Any, trainer: Trainer, epoch_itr: Any, val_loss: Any) -> Any:
-        out = orig_save_cu(cfg, trainer, epoch_itr, val_loss)
-        if is_moe(trainer) and trainer.data_parallel_rank == 0:
-            sync_shared_files(cfg.save_dir)
-        return out
-
-    def load_cpu(path: str, arg_overrides: dict | None = None, load_on_all_ranks: bool = False) -> dict:
-        prefix = prefix_of(str(path))
-        if prefix is None:
-            return orig_load_cpu(path, arg_overrides, load_on_all_ranks)
-        world, rank = _dist()
-        state = load_merged(prefix, world, rank, trust=checkpoint._trusted_by_env(shared_path(prefix)),
-                            with_optimizer=True)
-        return _finish_fairseq_state(state, arg_overrides)
-
-    for wrapper, orig in ((save_checkpoint, orig_save), (load_checkpoint, orig_load), (save_cu, orig_save_cu),
-                          (load_cpu, orig_load_cpu)):
-        functools.update_wrapper(wrapper, orig)
-    Trainer.checkpoint_suffix = property(checkpoint_suffix)
-    Trainer.should_save_checkpoint_on_current_rank = property(should_save)
-    Trainer.save_checkpoint = save_checkpoint
-    Trainer.load_checkpoint = load_checkpoint
-    checkpoint_utils.save_checkpoint = save_cu
-    checkpoint_utils.load_checkpoint_to_cpu = load_cpu
-    _installed = True
-
-
-def _finish_fairseq_state(state: dict, arg_overrides: dict | None) -> dict:
+def finish_fairseq_state(state: dict, arg_overrides: dict | None) -> dict:
     """What fairseq's load_checkpoint_to_cpu does after torch.load (overrides, cfg, upgrade)."""
     from fairseq import checkpoint_utils
     from fairseq.dataclass.utils import overwrite_args_by_name

@@ -10,8 +10,10 @@ installs them all, explicitly; nothing in mtkit patches anything when it is mere
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -159,15 +161,88 @@ def _reset_training_time_installed() -> bool:
 
 
 def _install_moe_checkpoints() -> None:
-    from mtkit import moe_checkpoint
+    """fairseq's Trainer saves and resumes MoE models in NLLB's layout (:mod:`mtkit.moe_checkpoint`);
+    dense models take fairseq's own code paths unchanged."""
+    from fairseq import checkpoint_utils
+    from fairseq.trainer import Trainer
 
-    moe_checkpoint.install_trainer_hooks()
+    from mtkit import checkpoint
+    from mtkit import moe_checkpoint as moe
+
+    if _moe_checkpoints_installed():
+        return
+    orig_suffix = Trainer.checkpoint_suffix
+    orig_should_save = Trainer.should_save_checkpoint_on_current_rank
+    orig_save = Trainer.save_checkpoint
+    orig_load = Trainer.load_checkpoint
+    orig_save_cu = checkpoint_utils.save_checkpoint
+    orig_load_cpu = checkpoint_utils.load_checkpoint_to_cpu
+
+    def is_moe(trainer: Trainer) -> bool:
+        return moe.num_experts_of(trainer.get_model()) > 0
+
+    def checkpoint_suffix(self: Trainer) -> str:
+        base = orig_suffix.fget(self)
+        return f"{base}-rank-{self.data_parallel_rank}" if is_moe(self) else base
+
+    def should_save(self: Trainer) -> bool:
+        return True if is_moe(self) else orig_should_save.fget(self)
+
+    def save_checkpoint(self: Trainer, filename: str, extra_state: dict) -> str | None:
+        if not is_moe(self):
+            return orig_save(self, filename, extra_state)
+        from fairseq import utils
+
+        state = utils.move_to_cpu(self.state_dict())
+        state["extra_state"].update(extra_state)
+        prefix = moe.prefix_of(filename) or filename[:-3]
+        world, rank = moe.dist_rank()
+        moe.save_split(state, prefix, world, rank, moe.num_experts_of(self.get_model()))
+        logger.info("saved MoE checkpoint %s-{shared,rank-%d}.pt", prefix, rank)
+        return os.path.abspath(filename)
+
+    def load_checkpoint(self: Trainer, filename: str, *args: Any, **kwargs: Any) -> Any:
+        if not is_moe(self):
+            return orig_load(self, filename, *args, **kwargs)
+        ck = self.cfg.checkpoint
+        old = ck.load_checkpoint_on_all_dp_ranks
+        ck.load_checkpoint_on_all_dp_ranks = True  # every rank reads its own experts
+        try:
+            return orig_load(self, filename, *args, **kwargs)
+        finally:
+            ck.load_checkpoint_on_all_dp_ranks = old
+
+    def save_cu(cfg: Any, trainer: Trainer, epoch_itr: Any, val_loss: Any) -> Any:
+        out = orig_save_cu(cfg, trainer, epoch_itr, val_loss)
+        if is_moe(trainer) and trainer.data_parallel_rank == 0:
+            moe.sync_shared_files(cfg.save_dir)
+        return out
+
+    def load_cpu(path: str, arg_overrides: dict | None = None, load_on_all_ranks: bool = False) -> dict:
+        prefix = moe.prefix_of(str(path))
+        if prefix is None:
+            return orig_load_cpu(path, arg_overrides, load_on_all_ranks)
+        world, rank = moe.dist_rank()
+        state = moe.load_merged(prefix, world, rank, with_optimizer=True,
+                                trust=checkpoint.trusted_by_env(moe.shared_path(prefix)))
+        return moe.finish_fairseq_state(state, arg_overrides)
+
+    for wrapper, orig in ((save_checkpoint, orig_save), (load_checkpoint, orig_load), (save_cu, orig_save_cu),
+                          (load_cpu, orig_load_cpu)):
+        functools.update_wrapper(wrapper, orig)
+        _mark(wrapper, "moe_checkpoints")
+    Trainer.checkpoint_suffix = property(checkpoint_suffix)
+    Trainer.should_save_checkpoint_on_current_rank = property(should_save)
+    Trainer.save_checkpoint = save_checkpoint
+    Trainer.load_checkpoint = load_checkpoint
+    checkpoint_utils.save_checkpoint = save_cu
+    checkpoint_utils.load_checkpoint_to_cpu = load_cpu
 
 
 def _moe_checkpoints_installed() -> bool:
-    from mtkit import moe_checkpoint
+    from fairseq import checkpoint_utils
 
-    return moe_checkpoint.trainer_hooks_installed()
+    return _marked(checkpoint_utils.load_checkpoint_to_cpu, "moe_checkpoints")
 
 
 PATCHES: tuple[Patch, ...] = (
