@@ -22,13 +22,15 @@ from mtkit.scaling.synthetic import CASES, draw, true_value
 
 MTKIT = [sys.executable, "-m", "mtkit.cli"]
 
-# Relative tolerances of the synthetic recovery (|fit / true - 1|), at the noise of each case in
-# mtkit.scaling.synthetic.CASES. Set from benchmarks/scaling/results/synthetic_recovery.json
-# (20 noisy draws per law) with room above the largest error seen there; see docs/scaling.md.
+# Relative tolerances of the synthetic recovery (|fit / true - 1|; "pred": the prediction at 10x
+# the largest D), at the noise of each case in mtkit.scaling.synthetic.CASES. Set to about 1.5x the
+# largest error of 20 noisy draws per law in benchmarks/scaling/results/synthetic_recovery.json
+# (same grids as here); docs/scaling.md gives the table. The BLEU law's A and alpha trade off
+# against each other, so A is loosely determined while the curve itself is not.
 TOLERANCES = {
-    "bleu": {"A": 1.0, "alpha": 0.25, "beta": 0.1, "pred": 0.02},
-    "ce": {"E": 0.02, "A": 0.15, "alpha": 0.04, "pred": 0.01},
-    "chinchilla": {"E": 0.02, "A": 0.15, "B": 0.1, "alpha": 0.03, "beta": 0.02, "pred": 0.005},
+    "bleu": {"A": 3.5, "alpha": 0.45, "beta": 0.3, "pred": 0.035},
+    "ce": {"E": 0.02, "A": 0.18, "alpha": 0.04, "pred": 0.011},
+    "chinchilla": {"E": 0.035, "A": 0.2, "B": 0.18, "alpha": 0.04, "beta": 0.04, "pred": 0.01},
 }
 
 
@@ -99,7 +101,7 @@ def test_objective_gradient_matches_finite_differences(name):
 def test_synthetic_recovery_within_tolerance(name):
     case, law = CASES[name], LAWS[name]
     d, y, n = draw(case, seed=7)
-    fit = fit_law(law, d, y, n, coarse=True)  # the full grids are tested below and in benchmarks
+    fit = fit_law(law, d, y, n, coarse=name == "chinchilla")  # the grids of the benchmark
     tol = TOLERANCES[name]
     for p in law.params:
         err = abs(fit.params[p] / true_value(name, case.params, p) - 1.0)

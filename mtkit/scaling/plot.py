@@ -42,15 +42,13 @@ def fit_png(fit: Fit, runs: Runs, fit_idx: np.ndarray, boot: Bootstrap | None = 
     ax = fig.add_subplot()
     colours = [f"C{i}" for i in range(len(sizes))]
     for size, colour in zip(sizes, colours):
-        label = "" if size is None else f" N={size:.3g}"
-        pick = np.ones(len(runs), bool) if size is None else runs.n == size
-        f_pick, h_pick = np.intersect1d(np.where(pick)[0], fit_idx), np.intersect1d(np.where(pick)[0], held)
-        ax.scatter(runs.d[f_pick], runs.y[f_pick], color=colour, s=18, zorder=3,
-                   label=f"fitted runs{label}")
-        if len(h_pick):
-            ax.scatter(runs.d[h_pick], runs.y[h_pick], facecolors="none", edgecolors=colour,
-                       s=30, zorder=3, label=f"held-out runs{label}")
-        ax.plot(grid, _curve(fit, np.asarray(fit.theta), grid, size), color=colour, lw=1.5)
+        pick = np.where(np.ones(len(runs), bool) if size is None else runs.n == size)[0]
+        f_pick, h_pick = np.intersect1d(pick, fit_idx), np.intersect1d(pick, held)
+        ax.scatter(runs.d[f_pick], runs.y[f_pick], color=colour, s=18, zorder=3)
+        ax.scatter(runs.d[h_pick], runs.y[h_pick], facecolors="none", edgecolors=colour, s=30,
+                   zorder=3)
+        ax.plot(grid, _curve(fit, np.asarray(fit.theta), grid, size), color=colour, lw=1.5,
+                label="fit" if size is None else f"N={size:.3g}")
         if boot is not None and boot.thetas:
             curves = np.array([_curve(fit, np.asarray(t), grid, size) for t in boot.thetas])
             tail = (1 - level) / 2 * 100
@@ -64,6 +62,8 @@ def fit_png(fit: Fit, runs: Runs, fit_idx: np.ndarray, boot: Bootstrap | None = 
     band = f", {level:.0%} bootstrap band ({boot.resamples} fits)" if boot else ""
     ax.set_title(f"{law.formula}: fit on {len(fit_idx)} runs{band}; shaded: extrapolation",
                  fontsize=9)
+    ax.scatter([], [], color="grey", s=18, label="fitted runs")
+    ax.scatter([], [], facecolors="none", edgecolors="grey", s=30, label="held-out runs")
     ax.legend(fontsize=7, frameon=False, ncol=2 if len(sizes) > 2 else 1)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")

@@ -108,14 +108,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"fit loss (Huber sum): {_g(report['loss'])}",
         "",
     ]
-    head = "interval"
-    if boot:
-        head = f"{boot['level']:.0%} interval ({boot['resamples']} bootstrap fits)"
-    lines.append(f"{'parameter':<10} {'estimate':>12}   {head}")
+    head = f"   {boot['level']:.0%} interval ({boot['resamples']} bootstrap fits)" if boot else ""
+    lines.append(f"{'parameter':<10} {'estimate':>12}{head}")
     for p in law.params:
         iv = boot["intervals"][p] if boot else None
-        lines.append(f"{p:<10} {_g(report['params'][p]):>12}   "
-                     + (f"[{_g(iv[0])}, {_g(iv[1])}]" if iv else "-"))
+        lines.append(f"{p:<10} {_g(report['params'][p]):>12}"
+                     + (f"   [{_g(iv[0])}, {_g(iv[1])}]" if iv else ""))
     held = report["held_out"]
     if held:
         lines += ["", f"held out: {held['n']} runs with larger D"]
