@@ -12,7 +12,8 @@ from mtkit.scaling.fit import Bootstrap, Fit
 from mtkit.scaling.laws import LAWS, log_inputs
 from mtkit.scaling.runs import Runs
 
-MAX_N_CURVES = 6  # Chinchilla: one curve per model size, at most this many sizes drawn
+MAX_N_CURVES = 6  # Chinchilla: one curve per model size, at most this many sizes drawn; with
+# more sizes, curves at spread sizes and each run drawn in the colour of the nearest
 
 
 def _curve(fit: Fit, theta: np.ndarray, d: np.ndarray, n: float | None) -> np.ndarray:
@@ -33,16 +34,19 @@ def fit_png(fit: Fit, runs: Runs, fit_idx: np.ndarray, boot: Bootstrap | None = 
     d_lo, d_hi = float(runs.d.min()), float(runs.d.max()) * extend
     grid = np.geomspace(d_lo, d_hi, 200)
     sizes: list[float | None] = [None]
+    nearest = np.zeros(len(runs), dtype=int)  # which curve each run is drawn with
     if runs.n is not None:
         distinct = np.unique(runs.n)
-        sizes = list(distinct[np.unique(np.linspace(0, len(distinct) - 1, MAX_N_CURVES).round()
-                                        .astype(int))])
+        if len(distinct) > MAX_N_CURVES:  # e.g. every run its own N: curves at spread sizes
+            distinct = np.geomspace(distinct.min(), distinct.max(), MAX_N_CURVES)
+        sizes = list(distinct)
+        nearest = np.abs(np.log(runs.n)[:, None] - np.log(distinct)[None, :]).argmin(axis=1)
     fig = Figure(figsize=(7.0, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     colours = [f"C{i}" for i in range(len(sizes))]
-    for size, colour in zip(sizes, colours):
-        pick = np.where(np.ones(len(runs), bool) if size is None else runs.n == size)[0]
+    for i, (size, colour) in enumerate(zip(sizes, colours)):
+        pick = np.where(nearest == i)[0]
         f_pick, h_pick = np.intersect1d(pick, fit_idx), np.intersect1d(pick, held)
         ax.scatter(runs.d[f_pick], runs.y[f_pick], color=colour, s=18, zorder=3)
         ax.scatter(runs.d[h_pick], runs.y[h_pick], facecolors="none", edgecolors=colour, s=30,
@@ -64,7 +68,9 @@ def fit_png(fit: Fit, runs: Runs, fit_idx: np.ndarray, boot: Bootstrap | None = 
                  fontsize=9)
     ax.scatter([], [], color="grey", s=18, label="fitted runs")
     ax.scatter([], [], facecolors="none", edgecolors="grey", s=30, label="held-out runs")
-    ax.legend(fontsize=7, frameon=False, ncol=2 if len(sizes) > 2 else 1)
+    binned = runs.n is not None and not np.isin(sizes, runs.n).all()
+    ax.legend(fontsize=7, frameon=False, ncol=2 if len(sizes) > 2 else 1,
+              title="runs in the colour of the nearest N" if binned else None, title_fontsize=7)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
