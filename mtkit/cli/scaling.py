@@ -29,7 +29,10 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    fit = sub.add_parser("fit", help="fit a scaling law to runs", description=__doc__,
+    fit = sub.add_parser("fit", help="fit a scaling law to runs",
+                         description="Fit a scaling law to runs (CSV or JSON lines) as the papers "
+                                     "that proposed it do; report parameters, fit loss, held-out "
+                                     "errors and bootstrap intervals.",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("runs", metavar="RUNS", help="CSV file with a header, or JSON lines "
                      "(.jsonl / .json / .ndjson, or a file whose first line is a JSON object)")
