@@ -40,9 +40,10 @@ def smallest_d(runs: Runs, k: int | None, law: Law) -> np.ndarray:
         where = f"--fit-on {k}" if k < total else f"{runs.path} has {total} runs"
         raise InputError(f"too few runs to fit: {where}, and the {law.name} law has "
                          f"{law.n_params} parameters; fit on at least {need} runs")
-    keys = runs.d[idx] if runs.n is None else runs.d[idx] * np.pi + runs.n[idx]
-    if len(np.unique(keys)) < law.n_params:
-        raise InputError(f"{runs.path}: the runs to fit have only {len(np.unique(keys))} distinct "
+    points = runs.d[idx, None] if runs.n is None else np.stack([runs.d[idx], runs.n[idx]], 1)
+    distinct = len(np.unique(points, axis=0))
+    if distinct < law.n_params:
+        raise InputError(f"{runs.path}: the runs to fit have only {distinct} distinct "
                          f"D{'/N' if runs.n is not None else ''} values; the {law.name} law needs "
                          f"at least {law.n_params}")
     return idx
