@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "check": ("mtkit.cli.check", "pre-flight checks: vocab | databin | mono | checkpoint"),
     "doctor": ("mtkit.cli.doctor", "report what is installed and usable; non-zero exit when broken"),
     "user-dir": ("mtkit.cli.user_dir", "print the directory to pass to fairseq as --user-dir"),
+    "scaling": ("mtkit.cli.scaling", "fit scaling laws: BLEU log-law, cross-entropy power law, Chinchilla"),
 }
 
 EPILOG = """\
