@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     from mtkit.errors import MtkitError
 
     try:
-        from mtkit.tune import TuneSpec, run as run_tune
+        from mtkit.tune import TuneSpec
+        from mtkit.tune import run as run_tune
     except ImportError as e:
         raise MtkitError(f"mtkit tune needs Ray Tune: pip install 'mtkit[tune]' ({e})") from None
     if args.resume:

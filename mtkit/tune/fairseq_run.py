@@ -152,17 +152,32 @@ class IntervalLog:
         return None
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the child gets SIGTERM when the thread that started it exits (a killed Ray worker)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+class _ChildSetup:
+    """Runs in the child between fork and exec (Linux): die with the parent, take back the niceness.
+
+    The child gets SIGTERM when the thread that started it exits (a Ray worker killed by an exploit,
+    an ASHA stop or Ctrl-C). Ray starts its workers 15 nice levels above the driver (its
+    ``worker_niceness``), so fairseq would otherwise train at nice 19 on a shared machine; the
+    child returns to the driver's niceness when it may (raising priority needs CAP_SYS_NICE).
+    """
+
+    def __init__(self, niceness: int | None):
+        self.niceness = niceness
+
+    def __call__(self) -> None:  # pragma: no cover - runs in the forked child
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if self.niceness is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, self.niceness)
 
 
 def run_fairseq(cmd: Sequence[str], env: Mapping[str, str], log_path: Path,
-                cwd: str | os.PathLike | None = None) -> IntervalLog:
+                cwd: str | os.PathLike | None = None, niceness: int | None = None) -> IntervalLog:
     """Run ``cmd``, appending its output to ``log_path``; parse JSON log records and time the phases.
 
-    Raises :class:`MtkitError` with the end of the output when fairseq fails.
+    ``niceness``: the scheduling niceness of the child (default: inherited). Raises
+    :class:`MtkitError` with the end of the output when fairseq fails.
     """
     out = IntervalLog()
     t0 = time.monotonic()
@@ -172,7 +187,7 @@ def run_fairseq(cmd: Sequence[str], env: Mapping[str, str], log_path: Path,
         log.flush()
         proc = subprocess.Popen(
             list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env), cwd=cwd,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_ChildSetup(niceness) if sys.platform.startswith("linux") else None,
         )
         try:
             assert proc.stdout is not None

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_FILE = "tune_spec.json"
 RAY_DIR = "ray"
+INIT_ATTEMPTS = 4
 
 
 @dataclass
@@ -135,7 +136,8 @@ def trial_spec(spec: TuneSpec) -> TrialSpec:
     return TrialSpec(train_args=list(spec.train_args), budget=spec.budget, interval=spec.interval,
                      fitness=spec.fitness, threads=threads, fairseq_train=_fairseq_train(), user_dir=user_dir(),
                      cwd=spec.cwd, translation=translation,
-                     device="cuda" if spec.gpus_per_trial > 0 else "cpu")
+                     device="cuda" if spec.gpus_per_trial > 0 else "cpu",
+                     niceness=os.nice(0) if spec.address is None else None)
 
 
 def check_spec(spec: TuneSpec) -> TrialSpec:
@@ -201,7 +203,17 @@ def _init_ray(spec: TuneSpec) -> None:
         kwargs["num_gpus"] = 0
     if spec.ray_temp_dir:
         kwargs["_temp_dir"] = str(Path(spec.ray_temp_dir).resolve())
-    ray.init(**kwargs)
+    # Ray gives its raylet a fixed 30 s to register; a busy machine can miss that: try again
+    for attempt in range(1, INIT_ATTEMPTS + 1):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as e:  # noqa: BLE001 - Ray raises a bare Exception for this
+            if "timed out during startup" not in str(e) or attempt == INIT_ATTEMPTS:
+                raise
+            logger.warning("Ray did not start in time (attempt %d of %d, load average %.1f): trying again",
+                           attempt, INIT_ATTEMPTS, os.getloadavg()[0])
+            ray.shutdown()
 
 
 class Progress(Callback):

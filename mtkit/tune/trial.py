@@ -10,6 +10,7 @@ digest of the checkpoint it continued from, and passes the lr override of
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ class TrialSpec:
     cwd: str = field(default_factory=os.getcwd)
     translation: TranslationFitness | None = None
     device: str = "cpu"
+    niceness: int | None = None  # of each fairseq process (default: the driver's, see fairseq_run)
 
 
 def hparams_of(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,6 +113,9 @@ def train_fairseq(config: dict[str, Any], spec: TrialSpec) -> None:
     """Ray Tune function trainable (use with ``tune.with_parameters(train_fairseq, spec=...)``)."""
     from ray import tune
 
+    if spec.niceness is not None:  # Ray starts workers 15 levels nicer than the driver
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, spec.niceness)
     if spec.translation is not None:  # the in-process beam search of the bleu/chrf++ fitness
         import torch
 
@@ -131,7 +136,7 @@ def train_fairseq(config: dict[str, Any], spec: TrialSpec) -> None:
         target = min(start + spec.interval, spec.budget)
         t0 = time.monotonic()
         cmd = fairseq_command(spec, hp, state["hparams"], work, target)
-        log = run_fairseq(cmd, env, work / "train.log", cwd=spec.cwd)
+        log = run_fairseq(cmd, env, work / "train.log", cwd=spec.cwd, niceness=spec.niceness)
         metrics = _interval_metrics(spec, log, work)
         metrics.update(updates=target, restored_from_update=start, donor=donor or "",
                        restored_digest=digest or "", hp=dict(hp), interval_s=time.monotonic() - t0)
