@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 SPEC_FILE = "tune_spec.json"
 RAY_DIR = "ray"
 INIT_ATTEMPTS = 4
+STATE_SAVE_S = 5
 
 
 @dataclass
@@ -296,6 +297,9 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
         write_json(out / SPEC_FILE, spec.to_json(), indent=1)
 
     random.seed(spec.seed)  # PBT's exploit / explore draws use the driver's random module
+    # Ray saves the experiment state (which checkpoint each trial has) on its own schedule; intervals
+    # take minutes, so saving every few seconds is cheap and lets --resume lose at most that much
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(STATE_SAVE_S))
     _init_ray(spec)
     resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(_trainable(), spec=ts), resources)
