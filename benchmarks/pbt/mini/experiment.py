@@ -226,6 +226,9 @@ def report_md(doc: dict[str, Any]) -> str:
     for s, v in systems.items():
         cfg = ", ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}" for k, x in v["best"]["config"].items())
         lines.append(f"| {s} | {v['best']['trial']} | {v['best']['fitness']:.4f} | {cfg} | {len(v['events'])} |")
+    lines += ["", "Final valid_nll of every member: " + "; ".join(
+        f"{s}: " + ", ".join(f"{m['valid_nll']:.3f}" for m in v.get("members", []) if m.get("valid_nll") is not None)
+        for s, v in systems.items())]
     if doc.get("paired_bootstrap"):
         b = doc["paired_bootstrap"]
         lines += ["", f"Paired bootstrap vs `{b['baseline']}` on all {b['n_lines']} test lines pooled "
