@@ -19,6 +19,7 @@ direction, one GPU per trial shared by four trials). --dry: a few updates, to ch
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -139,7 +140,12 @@ def main() -> int:
     ap.add_argument("--dry", action="store_true", help="a few updates: check the pipeline end to end")
     ap.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPUs Ray may use")
     ap.add_argument("--systems", default="pbt,random,fixed")
+    ap.add_argument("--report-only", action="store_true", help="rewrite report.md from OUT/results.json")
     args = ap.parse_args()
+    if args.report_only:
+        out = Path(args.out or REPO / "benchmarks" / "pbt" / "mini" / ("gpu" if args.gpu else "cpu"))
+        write_text(out / "report.md", report_md(json.loads((out / "results.json").read_text(encoding="utf-8"))))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
     size_name = "dry" if args.dry else ("gpu" if args.gpu else "cpu")
     size = SIZES[size_name]
