@@ -288,7 +288,9 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
     out = Path(spec.out).resolve()
     spec = dataclasses.replace(spec, out=str(out))
     if resume:
-        spec = dataclasses.replace(load_spec(out), address=spec.address, ray_temp_dir=spec.ray_temp_dir)
+        # the folder may have moved since it was started: it is where it is now
+        spec = dataclasses.replace(load_spec(out), out=str(out), address=spec.address,
+                                   ray_temp_dir=spec.ray_temp_dir)
     elif (out / SPEC_FILE).exists():
         raise InputError(f"{out} already holds an experiment: pass --resume to continue it, or another --out")
     ts = check_spec(spec)
