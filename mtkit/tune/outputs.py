@@ -24,6 +24,7 @@ from mtkit.io import write_bytes, write_json, write_text
 
 METRICS = ("valid_nll", "valid_loss", "train_loss", "bleu", "chrf++", "lr")
 TIMES = ("interval_s", "startup_s", "train_s", "eval_s", "fairseq_s")
+_HEADER = {"lr": "logged_lr"}
 
 
 def hp_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -104,7 +105,9 @@ def _csv(header: list[str], lines: list[list[Any]]) -> str:
 def trials_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     names = hp_names(rows)
     metrics = [m for m in METRICS if any(_num(r.get(m)) is not None for r in rows)]
-    header = ["trial", "interval", "updates", *names, "fitness", *metrics, *TIMES, "donor"]
+    # "lr" is also a hyperparameter: the rate fairseq logged last (after warm-up / decay) is logged_lr
+    header = ["trial", "interval", "updates", *names, "fitness", *[_HEADER.get(m, m) for m in metrics], *TIMES,
+              "donor"]
     lines = [[r["trial"], i, r["updates"], *[r["hp"].get(n) for n in names], r.get("fitness"),
               *[r.get(m) for m in metrics], *[r.get(t) for t in TIMES], r.get("donor", "")]
              for rs in by_trial(rows).values() for i, r in enumerate(rs, 1)]

@@ -140,6 +140,7 @@ def main() -> int:
     ap.add_argument("--dry", action="store_true", help="a few updates: check the pipeline end to end")
     ap.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPUs Ray may use")
     ap.add_argument("--systems", default="pbt,random,fixed")
+    ap.add_argument("--train-only", action="store_true", help="train the systems, score nothing")
     ap.add_argument("--report-only", action="store_true", help="rewrite report.md from OUT/results.json")
     args = ap.parse_args()
     if args.report_only:
@@ -181,6 +182,8 @@ def main() -> int:
         results[name] = {"res": res, "wall_s": time.time() - ts}
         logger.info("%s done in %.0f s: best %s", name, time.time() - ts, res.best.get("fitness"))
 
+    if args.train_only:
+        return 0
     tests = test_set(work, size["test_cap"])
     systems = {name: score_system(name, r["res"].best["checkpoint"], tests, out, device)
                for name, r in results.items()}
