@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from pathlib import Path
 
 DESCRIPTION = """\
 Train a population of fairseq runs as Ray Tune trials. Each trial runs fairseq-train (with mtkit's
@@ -34,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (created; must be new unless --resume)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the experiment in --out (its settings are read from there)")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite the outputs of --out from what its trials reported so far "
+                             "(also for a run that was killed)")
     parser.add_argument("--space", help="search-space file (.yaml/.yml/.json)")
     parser.add_argument("--scheduler", choices=("pbt", "pb2", "grid", "random"), default="pbt",
                         help="pbt (default), pb2 (GP-bandit explore; continuous ranges), grid or random search")
@@ -130,6 +135,14 @@ def run(args: argparse.Namespace) -> int:
         from mtkit.tune import run as run_tune
     except ImportError as e:
         raise MtkitError(f"mtkit tune needs Ray Tune: pip install 'mtkit[tune]' ({e})") from None
+    if args.report:
+        from mtkit.tune import load_spec, write_results
+
+        spec = load_spec(args.out)
+        result = write_results(dataclasses.replace(spec, out=str(Path(args.out).resolve())))
+        print(json.dumps({"out": str(result.out), "intervals": len(result.rows), "exploits": len(result.events),
+                          "best": result.best.get("config"), "fitness": result.best.get("fitness")}, indent=1))
+        return 0
     if args.resume:
         spec = TuneSpec(train_args=[], out=args.out, budget=1, interval=1, address=args.address,
                         ray_temp_dir=args.ray_temp_dir)
