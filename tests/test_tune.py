@@ -89,6 +89,14 @@ def test_scheduler_defaults_are_the_papers():
     assert isinstance(pbt, PopulationBasedTraining)
     assert pbt._quantile_fraction == 0.2 and pbt._resample_probability == 0.25  # noqa: SLF001
     assert tuple(pbt._perturbation_factors) == (1.2, 0.8) and pbt._perturbation_interval == 100  # noqa: SLF001
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.schedulers.pb2 import PB2
+
+    pb2 = make_scheduler(SchedulerOptions(name="pb2"), space, interval=100, budget=1000)
+    assert isinstance(pb2, PB2) and pb2._hyperparam_bounds == {"lr": [1e-4, 1e-2]}  # noqa: SLF001
+    asha = make_scheduler(SchedulerOptions(name="grid", asha=True), space, interval=100, budget=1000)
+    assert isinstance(asha, ASHAScheduler) and asha._max_t == 1000  # noqa: SLF001
+    assert make_scheduler(SchedulerOptions(name="random"), space, interval=100, budget=1000) is None
     with pytest.raises(InputError, match="multiple of --interval"):
         make_scheduler(SchedulerOptions(perturbation_interval=150), space, interval=100, budget=1000)
     with pytest.raises(InputError, match="not with PBT"):
