@@ -122,8 +122,10 @@ def paired_bootstrap(systems: dict[str, dict[str, Any]], tests: TranslationFitne
             if metric == "System":  # the names, in the order of `named`
                 continue
             res = results[i]
-            out["systems"][name][metric] = {"score": res.score, "mean": res.mean, "ci95": res.ci,
-                                            "p_value": res.p_value}
+            # sacrebleu gives numpy float32 for chrF's bootstrap statistics: plain floats for JSON
+            out["systems"][name][metric] = {k: None if v is None else float(v) for k, v in
+                                            (("score", res.score), ("mean", res.mean), ("ci95", res.ci),
+                                             ("p_value", res.p_value))}
     return out
 
 
