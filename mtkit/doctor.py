@@ -95,11 +95,11 @@ def run_checks() -> list[Check]:
         apex = Check("apex", True, "not installed (optional; native torch AMP/bf16 and fused AdamW are used)",
                      False)
     checks.append(apex)
-    for optional in ("ctranslate2", "transformers"):
+    for optional, extra in (("ctranslate2", "ct2"), ("transformers", "hf"), ("ray", "tune")):
         c = _version(optional)
         c.required = False
         if not c.ok:
-            c.detail = f"not installed (optional: pip install 'mtkit[{'ct2' if optional == 'ctranslate2' else 'hf'}]')"
+            c.detail = f"not installed (optional: pip install 'mtkit[{extra}]')"
             c.ok = True
         checks.append(c)
     return checks

@@ -2,12 +2,12 @@
 # Set up mtkit in a virtual environment on a fresh machine.
 #
 #   bash scripts/setup.sh            # runtime install (mtkit + fairseq + torch)
-#   bash scripts/setup.sh --test     # plus the test, CTranslate2, Hugging Face and dev extras
+#   bash scripts/setup.sh --test     # plus the test, CTranslate2, Hugging Face, Ray Tune and dev extras
 #
 # Environment:
 #   MTKIT_VENV           venv folder (default: .venv in the repository)
 #   PYTHON               interpreter used to create it (default: python3; needs >= 3.10)
-#   MTKIT_EXTRAS         extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko)
+#   MTKIT_EXTRAS         extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko,tune)
 #   MTKIT_TORCH_VERSION  torch version installed on machines without CUDA (default 2.13.0)
 #   MTKIT_TORCH_INDEX    index of CPU-only torch wheels (default: PyTorch's CPU index)
 #
@@ -27,7 +27,7 @@ FAIRSEQ_REQ="fairseq-fixed==0.12.3.1"
 
 for arg in "$@"; do
   case "$arg" in
-    --test) EXTRAS="test,ct2,hf,dev,ja,ko" ;;
+    --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune" ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac

@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "evaluate": ("mtkit.cli.evaluate", "BLEU / spBLEU / chrF++ / added toxicity, one or many directions"),
     "export": ("mtkit.cli.export", "export a checkpoint to CTranslate2 (ct2) or Hugging Face (hf)"),
     "check": ("mtkit.cli.check", "pre-flight checks: vocab | databin | mono | checkpoint"),
+    "tune": ("mtkit.cli.tune", "PBT, PB2, grid / random sweeps of fairseq runs on Ray Tune"),
     "doctor": ("mtkit.cli.doctor", "report what is installed and usable; non-zero exit when broken"),
     "user-dir": ("mtkit.cli.user_dir", "print the directory to pass to fairseq as --user-dir"),
     "scaling": ("mtkit.cli.scaling", "fit scaling laws: BLEU log-law, cross-entropy power law, Chinchilla"),

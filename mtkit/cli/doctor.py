@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Report Python, torch, CUDA, fairseq and its extensions, mtkit's fairseq patches and "
-                          "the optional parts (apex, CTranslate2, transformers); exit 1 when a required part is broken.")
+                          "the optional parts (apex, CTranslate2, transformers, Ray); exit 1 when a required part is broken.")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
 
 
