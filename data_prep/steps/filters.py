@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
-from data_prep.steps import lid
+from data_prep.steps import lid as language_id
 from mtkit.io import LineError, atomic_write, read_pairs, text_hash
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ class FilterSettings:
     max_ratio: float = 3.0  # longer side / shorter side, in characters
     ratio_min_chars: int = 10  # the ratio test applies only when the longer side has this many chars
     lid: str | None = None  # language-ID engine: "pycld2", "langid" or "fasttext:PATH" (see steps.lid)
+    lid_min_chars: int = language_id.DEFAULT_MIN_CHARS  # shorter sides are not judged by language ID
 
 
 LID_BATCH = 1024
@@ -53,7 +54,7 @@ def filter_pairs(src_in: str | os.PathLike, tgt_in: str | os.PathLike, src_out: 
     order of the kept pairs is the input order.
     """
     c: Counter = Counter()
-    checker = lid.PairChecker(lid.load(s.lid), src_lang, tgt_lang) if s.lid else None
+    checker = language_id.PairChecker(language_id.load(s.lid), src_lang, tgt_lang, s.lid_min_chars) if s.lid else None
     pending: list[tuple[str, str]] = []
     with atomic_write(src_out) as fs, atomic_write(tgt_out) as ft:
 
