@@ -274,6 +274,33 @@ def _spread(values: list[float]) -> dict:
             "max": round(max(values), 3), "values": [round(v, 3) for v in values]}
 
 
+def summarise(a: argparse.Namespace, rounds: list[dict], inputs: Path) -> dict:
+    from mtkit.io import versions
+
+    per_step = {side: {k: statistics.median(x[side]["steps"][k] for x in rounds) for k in rounds[0][side]["steps"]}
+                for side in ("mtkit", "fairseq")}
+    result = {
+        "rounds_planned": a.repeats,
+        "command": f"nice -n {os.nice(0)} python benchmarks/data_prep_speed/bench.py " + " ".join(sys.argv[1:]),
+        "pairs": a.pairs, "directions": [f"{EN}-{x}" for x in LANGS], "workers": a.workers, "vocab": a.vocab,
+        "input": json.loads((inputs / "generated.json").read_text()),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min_at_start": rounds[0]["mtkit"][
+            "load_1min_at_start"]},
+        "versions": versions(("mtkit", "fairseq", "sentencepiece", "numpy", "pandas", "torch")),
+        "rounds": rounds,
+        "summary": {
+            "speed_ratio_fairseq_over_mtkit": _spread([x["speed_ratio"] for x in rounds]),
+            "memory_ratio_mtkit_over_fairseq": _spread([x["memory_ratio"] for x in rounds]),
+            "mtkit_pairs_per_s": _spread([a.pairs / x["mtkit"]["seconds"] for x in rounds]),
+            "fairseq_pairs_per_s": _spread([a.pairs / x["fairseq"]["seconds"] for x in rounds]),
+            "mtkit_peak_rss_mb": _spread([x["mtkit"]["peak_rss_mb"] for x in rounds]),
+            "fairseq_peak_rss_mb": _spread([x["fairseq"]["peak_rss_mb"] for x in rounds]),
+            "median_step_seconds": per_step,
+        },
+    }
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1_000_000, help="training pairs generated (all directions)")
@@ -294,7 +321,7 @@ def main() -> int:
         return 0
     if not a.spm_encode or not Path(a.spm_encode).is_file():
         raise SystemExit("--spm-encode: give the path of fairseq's scripts/spm_encode.py (see README.md)")
-    from mtkit.io import versions, write_json
+    from mtkit.io import write_json
 
     work = Path(a.work).resolve()
     inputs = work / f"input_{a.pairs}"
@@ -328,27 +355,8 @@ def main() -> int:
                        "memory_ratio": round(res["mtkit"]["peak_rss_mb"] / res["fairseq"]["peak_rss_mb"], 3)})
         for d in dirs.values():
             shutil.rmtree(d, ignore_errors=True)
-    per_step = {side: {k: statistics.median(x[side]["steps"][k] for x in rounds) for k in rounds[0][side]["steps"]}
-                for side in ("mtkit", "fairseq")}
-    result = {
-        "command": "nice -n 10 python benchmarks/data_prep_speed/bench.py " + " ".join(sys.argv[1:]),
-        "pairs": a.pairs, "directions": [f"{EN}-{x}" for x in LANGS], "workers": a.workers, "vocab": a.vocab,
-        "input": json.loads((inputs / "generated.json").read_text()),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min_at_start": rounds[0]["mtkit"][
-            "load_1min_at_start"]},
-        "versions": versions(("mtkit", "fairseq", "sentencepiece", "numpy", "pandas", "torch")),
-        "rounds": rounds,
-        "summary": {
-            "speed_ratio_fairseq_over_mtkit": _spread([x["speed_ratio"] for x in rounds]),
-            "memory_ratio_mtkit_over_fairseq": _spread([x["memory_ratio"] for x in rounds]),
-            "mtkit_pairs_per_s": _spread([a.pairs / x["mtkit"]["seconds"] for x in rounds]),
-            "fairseq_pairs_per_s": _spread([a.pairs / x["fairseq"]["seconds"] for x in rounds]),
-            "mtkit_peak_rss_mb": _spread([x["mtkit"]["peak_rss_mb"] for x in rounds]),
-            "fairseq_peak_rss_mb": _spread([x["fairseq"]["peak_rss_mb"] for x in rounds]),
-            "median_step_seconds": per_step,
-        },
-    }
-    write_json(a.out or HERE / f"results_{a.pairs}.json", result)
+        write_json(a.out or HERE / f"results_{a.pairs}.json", summarise(a, rounds, inputs))  # after every round
+    result = summarise(a, rounds, inputs)
     print(json.dumps(result["summary"], indent=1))
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from collections import Counter
@@ -89,6 +90,7 @@ def main() -> int:
     ap.add_argument("--gettext", required=True, help="a `mtkit data gettext` output folder")
     ap.add_argument("--split", default="test")
     ap.add_argument("--engines", default="pycld2,langid,lingua")
+    ap.add_argument("--limit", type=int, default=None, help="first N test pairs of each direction (all by default)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results_lid.json"))
     a = ap.parse_args()
     load = os.getloadavg()[0]
@@ -96,8 +98,8 @@ def main() -> int:
     sides: dict[str, list[str]] = {"en": []}
     pairs = {}
     for src, tgt in list_directions(raw):
-        en = list(read_lines(raw / f"{a.split}.{src}-{tgt}.{src}"))
-        xx = list(read_lines(raw / f"{a.split}.{src}-{tgt}.{tgt}"))
+        en = list(read_lines(raw / f"{a.split}.{src}-{tgt}.{src}"))[:a.limit]
+        xx = list(read_lines(raw / f"{a.split}.{src}-{tgt}.{tgt}"))[:a.limit]
         sides["en"] += en
         sides.setdefault(lid.iso_code(tgt), []).extend(xx)
         pairs[tgt] = (en, xx)
@@ -108,11 +110,13 @@ def main() -> int:
         engine = Lingua() if name == "lingua" else lid.load(name)
         engine.predict(["warm up: load the model"])
         load_s = time.perf_counter() - t
-        results[name] = {"load_seconds": round(load_s, 2), **evaluate(engine, sides, pairs, lid.DEFAULT_MIN_CHARS)}
+        results[name] = {"load_seconds": round(load_s, 2), **evaluate(engine, sides, pairs, lid.DEFAULT_MIN_CHARS),
+                         # running maximum of this process: engines are measured in the order given
+                         "process_peak_rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         print(name, {k: v for k, v in results[name].items() if k != "per_language"}, file=sys.stderr)
     write_json(a.out, {
         "command": "nice -n 10 python benchmarks/data_prep_speed/lid.py " + " ".join(sys.argv[1:]),
-        "corpus": str(a.gettext), "split": a.split, "directions": sorted(pairs),
+        "corpus": str(a.gettext), "split": a.split, "limit_per_direction": a.limit, "directions": sorted(pairs),
         "versions": versions(("mtkit", "pycld2", "langid", "lingua-language-detector")),
         "load_1min_at_start": load, "engines": results})
     return 0
