@@ -147,9 +147,11 @@ print(json.dumps(t))
 
 
 def run_fairseq(raw: Path, work: Path, model: Path, dict_path: Path, spm_encode: Path) -> dict:
-    import fairseq
+    import importlib.util
 
-    scripts = Path(fairseq.__file__).parent / "examples" / "multilingual" / "data_scripts"
+    # located, not imported: importing fairseq (and torch) here would add to fairseq's time and memory
+    fairseq_dir = Path(importlib.util.find_spec("fairseq").submodule_search_locations[0])
+    scripts = fairseq_dir / "examples" / "multilingual" / "data_scripts"
     data = work / "ML50"
     data.mkdir(parents=True)
     shutil.copyfile(model, work / "sentence.bpe.model")
