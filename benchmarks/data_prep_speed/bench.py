@@ -312,6 +312,8 @@ def main() -> int:
     ap.add_argument("--gettext", default=None, help="a `mtkit data gettext` output folder (default: built here)")
     ap.add_argument("--work", default="work/data_prep_speed", help="work folder (inputs kept, outputs removed)")
     ap.add_argument("--vocab", type=int, default=8000, help="SentencePiece vocabulary size")
+    ap.add_argument("--vocab-from", default=None,
+                    help="reuse spm.model and dict.txt from this folder (e.g. another size's input folder)")
     ap.add_argument("--out", default=None, help="results file (default: results_<pairs>.json beside this script)")
     ap.add_argument("--_side", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -334,7 +336,11 @@ def main() -> int:
     if not (inputs / "dict.txt").exists():
         t = time.perf_counter()
         gen = generate(gettext / "raw", inputs / "raw", a.pairs)
-        model, dict_path = make_vocab(inputs / "raw", inputs, a.vocab)
+        if a.vocab_from:
+            for name in ("spm.model", "dict.txt"):
+                shutil.copyfile(Path(a.vocab_from) / name, inputs / name)
+        else:
+            make_vocab(inputs / "raw", inputs, a.vocab)
         (inputs / "generated.json").write_text(json.dumps(gen))
         print(f"input: {a.pairs} pairs in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     model, dict_path, raw = inputs / "spm.model", inputs / "dict.txt", inputs / "raw"
