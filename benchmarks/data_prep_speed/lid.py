@@ -34,9 +34,9 @@ class Lingua:
         from lingua import LanguageDetectorBuilder
 
         self._d = LanguageDetectorBuilder.from_all_languages().build()
-        from lingua import IsoCode639_1
+        from lingua import Language
 
-        self._langs = {c.name.lower() for c in IsoCode639_1}
+        self._langs = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
 
     def languages(self) -> set[str]:
         return self._langs
@@ -114,11 +114,11 @@ def main() -> int:
                          # running maximum of this process: engines are measured in the order given
                          "process_peak_rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         print(name, {k: v for k, v in results[name].items() if k != "per_language"}, file=sys.stderr)
-    write_json(a.out, {
-        "command": "nice -n 10 python benchmarks/data_prep_speed/lid.py " + " ".join(sys.argv[1:]),
-        "corpus": str(a.gettext), "split": a.split, "limit_per_direction": a.limit, "directions": sorted(pairs),
-        "versions": versions(("mtkit", "pycld2", "langid", "lingua-language-detector")),
-        "load_1min_at_start": load, "engines": results})
+        write_json(a.out, {  # after every engine
+            "command": f"nice -n {os.nice(0)} python benchmarks/data_prep_speed/lid.py " + " ".join(sys.argv[1:]),
+            "corpus": str(a.gettext), "split": a.split, "limit_per_direction": a.limit, "directions": sorted(pairs),
+            "versions": versions(("mtkit", "pycld2", "langid", "lingua-language-detector")),
+            "load_1min_at_start": load, "engines": results})
     return 0
 
 
