@@ -1,53 +1,58 @@
-"""`mtkit data binarize`: SentencePiece (train or apply) + fairseq-preprocess into one joined dictionary.
+"""`mtkit data binarize`: SentencePiece (train or apply) and fairseq's binarised format, one joined dictionary.
 
 Outputs under OUT:
 - ``spm.model`` / ``spm.vocab`` when a model is trained here;
-- ``spm/{split}.{src}-{tgt}.{lang}``: piece-encoded text (what fairseq-preprocess reads);
 - ``databin/``: ``{split}.{src}-{tgt}.{lang}.{bin,idx}``, ``dict.{lang}.txt`` (all identical),
   ``dict.txt`` and ``langs.txt`` (ML50 order; this order fixes the language-token ids);
 - with ``mono=True``: ``databin_mono/dict.txt`` + ``databin_mono/{lang}/{train,valid}.{bin,idx}``,
   the layout of fairseq's ``multilingual_denoising`` task;
 - ``manifest.json``: counts per direction and split, drops, settings, versions.
 
-The dictionary follows the SentencePiece model's piece order (as mBART's ``dict_250k.txt`` does),
-so fairseq index = SentencePiece id + 1 for every normal piece.
+Steps: check the corpus (every file pair line-aligned, before anything is trained or written),
+train or reuse the SentencePiece model, write the dictionary, encode and binarise every
+(direction, split) in ``workers`` processes, copy the dictionary per language, then the optional
+monolingual layout. Each step's outputs are atomic and cached by a digest of its inputs, so a
+re-run (after a kill, too) redoes only what is missing, removes what a killed run left, and gives
+byte-identical files.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import random
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.common import (
-    StepCache,
-    atomic_open,
-    clean_stale_tmp,
-    count_lines,
+from data_prep.corpus_files import (
+    SPLITS,
+    check_pairs,
+    corpus_file,
     list_directions,
+    progress_settings,
+)
+from data_prep.step_cache import StepCache
+from data_prep.steps import databin
+from data_prep.steps import spm as spm_step
+from mtkit.errors import InputError
+from mtkit.io import (
+    atomic_copy,
+    clean_stale_tmp,
+    file_digest,
     read_lines,
     read_pairs,
-    setup_progress,
     text_hash,
     versions,
     write_json,
     write_lines,
 )
-from mtkit.errors import InputError, MtkitError
 from mtkit.langs import ML50_LANGS, read_lang_file
 
 log = logging.getLogger(__name__)
-ENCODE_BATCH = 10000
+ENCODE_BATCH = 4096
 
 
 def ordered_langs(langs: set[str], langs_file: str | None = None) -> list[str]:
@@ -61,146 +66,210 @@ def ordered_langs(langs: set[str], langs_file: str | None = None) -> list[str]:
     return [c for c in ML50_LANGS if c in langs] + sorted(langs - set(ML50_LANGS))
 
 
-def _sample_for_spm(raw: Path, directions, langs, input_sentences: int, temperature: float,
-                    seed: int, out_path: Path) -> dict[str, int]:
-    """Write a temperature-sampled training text for SPM: p_lang ∝ n_lang^(1/T).
+@dataclass(frozen=True)
+class Vocab:
+    """The SentencePiece model and fairseq dictionary every encoded file uses."""
 
-    Low-resource languages are repeated up to their share, so their scripts reach the vocabulary.
-    """
+    model: str
+    dict_path: str
+    settings_digest: str  # digest of model + dictionary: part of every cache key
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    src: str
+    tgt: str
+    split: str
+    a: Path
+    b: Path
+    prefix: Path  # databin/{split}.{src}-{tgt} (the language and .bin/.idx are added)
+    max_pieces: int | None
+    drop_empty: bool
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+
+def check_corpus(raw: Path) -> tuple[list[tuple[str, str]], dict]:
+    """Directions of ``raw`` and line counts of every file pair (refused when they differ)."""
+    if not raw.is_dir():
+        raise InputError(f"{raw}: not a folder (expected a raw corpus with {{split}}.{{src}}-{{tgt}}.{{lang}} files)")
+    directions = list_directions(raw)
+    if not directions:
+        raise InputError(f"{raw}: no files named {{split}}.{{src}}-{{tgt}}.{{lang}} (e.g. train.en_XX-fr_XX.fr_XX)")
+    return directions, check_pairs(raw, directions)
+
+
+def train_or_reuse_spm(raw: Path, out: Path, directions, langs: list[str], vocab_size: int,
+                       character_coverage: float, input_sentences: int, temperature: float,
+                       workers: int) -> dict:
+    """``out/spm.model`` trained on the train split, or the one a previous run trained on the same text."""
     files: dict[str, list[Path]] = {lang: [] for lang in langs}
     for src, tgt in directions:
         for lang in (src, tgt):
-            p = raw / f"train.{src}-{tgt}.{lang}"
+            p = corpus_file(raw, "train", src, tgt, lang)
             if p.exists():
                 files[lang].append(p)
-    sizes = {lang: sum(count_lines(p) for p in ps) for lang, ps in files.items()}
-    sizes = {k: v for k, v in sizes.items() if v > 0}
-    if not sizes:
-        raise InputError(f"{raw}: no training text to learn a SentencePiece model from")
-    total = sum(sizes.values())
-    weights = {k: (v / total) ** (1.0 / temperature) for k, v in sizes.items()}
-    z = sum(weights.values())
-    budget = min(input_sentences, sum(sizes.values()) * 4)
-    quota = {k: max(1, round(budget * w / z)) for k, w in weights.items()}
-    rng = random.Random(seed)
-    taken: dict[str, int] = {}
-    with atomic_open(out_path) as f:
-        for lang in sorted(sizes):
-            n, q = sizes[lang], quota[lang]
-            # indices to take: every line ceil(q/n) times at most, chosen without holding the text
-            reps, rest = divmod(q, n)
-            extra = set(rng.sample(range(n), rest)) if rest else set()
-            i = 0
-            for p in files[lang]:
-                for line in read_lines(p):
-                    k = reps + (1 if i in extra else 0)
-                    if line.strip():
-                        for _ in range(k):
-                            f.write(line + "\n")
-                    i += 1
-            taken[lang] = q
-    return taken
+    settings = {"vocab": vocab_size, "cov": character_coverage, "n": input_sentences, "T": temperature}
+    cache = StepCache(out, "spm_train")
+    key = cache.key([p for ps in files.values() for p in ps], settings)
+    if cache.is_done(key, [out / "spm.model", out / "spm.vocab"]):
+        log.info("spm: inputs unchanged, reusing %s", out / "spm.model")
+        return cache.info()
+    log.info("spm: training a %d-piece model", vocab_size)
+    info = spm_step.train(files, out, vocab_size, character_coverage=character_coverage,
+                          input_sentences=input_sentences, temperature=temperature, threads=workers)
+    cache.record(key, [out / "spm.model", out / "spm.vocab"], info)
+    return info
 
 
-def train_spm(raw: str | os.PathLike, out: str | os.PathLike, vocab_size: int, *,
-              character_coverage: float = 0.9995, input_sentences: int = 2_000_000,
-              temperature: float = 5.0, model_type: str = "unigram", seed: int = 1,
-              langs: list[str] | None = None, workers: int = 1) -> dict:
-    """Train ``out/spm.model`` on the train split of a raw folder (temperature-sampled per language)."""
-    import sentencepiece as spm
-
-    raw, out = Path(raw), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    directions = list_directions(raw)
-    langs = langs or sorted({x for d in directions for x in d})
-    with tempfile.TemporaryDirectory(dir=out, prefix=".spmtrain.") as tmp:
-        text = Path(tmp) / "sample.txt"
-        taken = _sample_for_spm(raw, directions, langs, input_sentences, temperature, seed, text)
-        prefix = Path(tmp) / "spm"
-        spm.set_random_generator_seed(seed)
-        spm.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(prefix), vocab_size=vocab_size,
-            character_coverage=character_coverage, model_type=model_type,
-            input_sentence_size=input_sentences, shuffle_input_sentence=True, seed_sentencepiece_size=1_000_000,
-            num_threads=max(1, workers), hard_vocab_limit=False, bos_id=1, eos_id=2, unk_id=0, pad_id=-1,
-            minloglevel=2,
-        )
-        os.replace(str(prefix) + ".vocab", out / "spm.vocab")
-        os.replace(str(prefix) + ".model", out / "spm.model")
-    return {"vocab_size": vocab_size, "character_coverage": character_coverage, "temperature": temperature,
-            "input_sentences": input_sentences, "model_type": model_type, "sampled_lines": taken}
+def write_dictionary(model: str, databin_dir: Path, fairseq_dict: str | None) -> Vocab:
+    """``databin/dict.txt``: a copy of ``fairseq_dict`` or one derived from the SentencePiece model."""
+    dict_path = databin_dir / "dict.txt"
+    if fairseq_dict:
+        if not os.path.exists(fairseq_dict):
+            raise InputError(f"{fairseq_dict}: fairseq dictionary not found")
+        atomic_copy(fairseq_dict, dict_path)
+    else:
+        databin.write_dict_from_spm(spm_step.load(model), dict_path)
+    return Vocab(model, str(dict_path), file_digest(model) + file_digest(dict_path))
 
 
-def write_dict_from_spm(model_path: str | os.PathLike, dict_path: str | os.PathLike) -> int:
-    """fairseq dictionary in SentencePiece order (control/unknown pieces left out: fairseq adds its own)."""
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=str(model_path))
-    rows = [f"{sp.id_to_piece(i)} 1" for i in range(sp.get_piece_size())
-            if not (sp.is_control(i) or sp.is_unknown(i))]
-    return write_lines(dict_path, rows)
-
-
-def _encode_file_pair(sp_model: str, src_in: Path, tgt_in: Path, src_out: Path, tgt_out: Path,
-                      max_pieces: int | None, drop_empty: bool) -> Counter:
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=sp_model)
+def _encode_job(job: EncodeJob, vocab: Vocab, threads: int) -> Counter:
+    """Encode one (direction, split) file pair and write its two binarised datasets."""
+    sp = spm_step.load(vocab.model)
+    index = databin.read_dictionary(vocab.dict_path)
+    idmap, size = databin.id_map(sp, index), databin.dictionary_size(index)
     c: Counter = Counter()
-    with atomic_open(src_out) as fs, atomic_open(tgt_out) as ft:
+    with databin.indexed_writer(f"{job.prefix}.{job.src}", size) as ws, \
+            databin.indexed_writer(f"{job.prefix}.{job.tgt}", size) as wt:
         batch: list[tuple[str, str]] = []
 
-        def flush():
-            if not batch:
-                return
-            a = sp.encode([x for x, _ in batch], out_type=str)
-            b = sp.encode([y for _, y in batch], out_type=str)
-            for pa, pb in zip(a, b):
-                c["in"] += 1
-                if drop_empty and (not pa or not pb):
-                    c["drop_empty"] += 1
-                    continue
-                if max_pieces and (len(pa) > max_pieces or len(pb) > max_pieces):
-                    c["drop_max_pieces"] += 1
-                    continue
-                fs.write(" ".join(pa) + "\n")
-                ft.write(" ".join(pb) + "\n")
-                c["out"] += 1
+        def flush() -> None:
+            ea = sp.encode([x for x, _ in batch], out_type=int, num_threads=threads)
+            eb = sp.encode([y for _, y in batch], out_type=int, num_threads=threads)
+            keep = [(pa, pb) for pa, pb in zip(ea, eb)
+                    if not (job.drop_empty and (not pa or not pb))
+                    and not (job.max_pieces and (len(pa) > job.max_pieces or len(pb) > job.max_pieces))]
+            c["in"] += len(batch)
+            c["drop_empty"] += sum(1 for pa, pb in zip(ea, eb) if job.drop_empty and (not pa or not pb))
+            c["out"] += len(keep)
+            ws.add([pa for pa, _ in keep], idmap)
+            wt.add([pb for _, pb in keep], idmap)
             batch.clear()
 
-        for pair in read_pairs(src_in, tgt_in):
+        for pair in read_pairs(job.a, job.b):
             batch.append(pair)
             if len(batch) >= ENCODE_BATCH:
                 flush()
-        flush()
+        if batch:
+            flush()
+    c["drop_max_pieces"] = c["in"] - c["out"] - c["drop_empty"]
     return c
 
 
-def run_fairseq_preprocess(jobs: list[list[str]]) -> None:
-    """Run fairseq-preprocess for each argument list, all in one child process (imports paid once)."""
-    if not jobs:
-        return
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-m", "data_prep._preprocess_many"], input=json.dumps(jobs),
-                         capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        raise MtkitError(f"fairseq-preprocess failed:\n{res.stderr[-3000:]}")
+def _outputs(job: EncodeJob) -> list[Path]:
+    return [Path(f"{job.prefix}.{x}.{e}") for x in (job.src, job.tgt) for e in ("bin", "idx")]
 
 
-def _direction_job(spm_dir: Path, tmp: Path, dict_path: Path, src: str, tgt: str, splits: list[str]) -> list[str]:
-    args = ["--source-lang", src, "--target-lang", tgt, "--srcdict", str(dict_path), "--joined-dictionary",
-            "--destdir", str(tmp), "--workers", "1", "--dataset-impl", "mmap"]
-    for split in splits:
-        args += [f"--{split}pref", str(spm_dir / f"{split}.{src}-{tgt}")]
-    return args
+def encode_splits(raw: Path, databin_dir: Path, directions, vocab: Vocab, max_pieces: int | None,
+                  workers: int) -> dict[str, dict]:
+    """Every (direction, split) encoded and binarised, cached per file pair; returns counts per direction."""
+    jobs = []
+    for src, tgt in directions:
+        for split in SPLITS:
+            a, b = corpus_file(raw, split, src, tgt, src), corpus_file(raw, split, src, tgt, tgt)
+            if a.exists():
+                jobs.append(EncodeJob(src, tgt, split, a, b, databin_dir / f"{split}.{src}-{tgt}",
+                                      max_pieces if split == "train" else None, split == "train"))
+    caches = {}
+    todo, counts = [], {}
+    for job in jobs:
+        cache = StepCache(databin_dir, f"encode.{job.split}.{job.src}-{job.tgt}")
+        key = cache.key([job.a, job.b], {"vocab": vocab.settings_digest, "max_pieces": job.max_pieces})
+        caches[job] = (cache, key)
+        if cache.is_done(key, _outputs(job)):
+            counts[job] = Counter(cache.info())
+        else:
+            todo.append(job)
+    # big files first; with fewer files than workers, SentencePiece's own threads use the rest
+    todo.sort(key=lambda j: -os.path.getsize(j.a))
+    threads = max(1, workers // max(1, min(workers, len(todo))))
+    log.info("encode: %d of %d file pairs to binarise", len(todo), len(jobs))
+    ex = ProcessPoolExecutor(workers) if workers > 1 and len(todo) > 1 else None
+    try:
+        results = (ex.map(_encode_job, todo, [vocab] * len(todo), [threads] * len(todo)) if ex
+                   else (_encode_job(j, vocab, threads) for j in todo))
+        for job, c in tqdm(zip(todo, results), total=len(todo), desc="encode", unit="file", **progress_settings()):
+            cache, key = caches[job]
+            cache.record(key, _outputs(job), dict(c))
+            counts[job] = c
+    finally:
+        if ex is not None:
+            ex.shutdown(cancel_futures=True)
+    out: dict[str, dict] = {}
+    for job in jobs:
+        c = counts[job]
+        out.setdefault(f"{job.src}-{job.tgt}", {})[job.split] = {
+            "lines": c["in"], "kept": c["out"], "drop_max_pieces": c["drop_max_pieces"], "drop_empty": c["drop_empty"]}
+    return out
 
 
-def _mono_job(text_dir: Path, tmp: Path, dict_path: Path, lang: str, splits: list[str]) -> list[str]:
-    args = ["--source-lang", lang, "--only-source", "--srcdict", str(dict_path), "--destdir", str(tmp),
-            "--workers", "1", "--dataset-impl", "mmap"]
-    for split in splits:
-        args += [f"--{split}pref", str(text_dir / split)]
-    return args
+def write_lang_files(databin_dir: Path, langs: list[str]) -> None:
+    """``dict.{lang}.txt`` (copies of the joined dictionary) and ``langs.txt``."""
+    for lang in langs:
+        atomic_copy(databin_dir / "dict.txt", databin_dir / f"dict.{lang}.txt")
+    write_lines(databin_dir / "langs.txt", langs)
+
+
+def build_mono(raw: Path, out: Path, vocab: Vocab, directions, langs: list[str]) -> dict:
+    """One deduplicated monolingual dataset per language (every side of every direction), binarised."""
+    sp = spm_step.load(vocab.model)
+    index = databin.read_dictionary(vocab.dict_path)
+    idmap, size = databin.id_map(sp, index), databin.dictionary_size(index)
+    mono = out / "databin_mono"
+    atomic_copy(vocab.dict_path, mono / "dict.txt")
+    stats: dict[str, dict] = {}
+    for lang in langs:
+        stats[lang] = {}
+        for split in ("train", "valid"):
+            files = [p for p in (corpus_file(raw, split, s, t, lang) for s, t in directions if lang in (s, t))
+                     if p.exists()]
+            if not files:
+                log.warning("mono: no %s text for %s", split, lang)
+                if split == "train":
+                    break
+                continue
+            with databin.indexed_writer(mono / lang / split, size) as w:
+                for batch in _batches(_unique_lines(files), ENCODE_BATCH):
+                    w.add(sp.encode(batch, out_type=int), idmap)
+            stats[lang][split] = w.lines
+    return stats
+
+
+def _unique_lines(files: list[Path]) -> Iterator[str]:
+    """Non-blank lines of ``files``, each (after strip) once; holds 64-bit hashes, not the text."""
+    seen: set[int] = set()
+    for p in files:
+        for line in read_lines(p):
+            h = text_hash(line.strip())
+            if line.strip() and h not in seen:
+                seen.add(h)
+                yield line
+
+
+def _batches(items: Iterator[str], n: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for x in items:
+        batch.append(x)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --------------------------------------------------------------------------------------- the command
 
 
 def binarize(
@@ -217,174 +286,34 @@ def binarize(
     spm_temperature: float = 5.0,
     fairseq_dict: str | None = None,
 ) -> dict:
-    """SPM (apply ``spm_model`` or train one of ``spm_vocab_size``) + fairseq-preprocess. Returns the manifest.
+    """SentencePiece (apply ``spm_model`` or train one of ``spm_vocab_size``) + binarisation. Returns the manifest.
 
     ``fairseq_dict``: an existing fairseq dictionary (e.g. mBART's ``dict_250k.txt``) instead of one
     derived from the SentencePiece model.
     """
-    t0 = time.time()
     raw, out = Path(raw), Path(out)
-    if not raw.is_dir():
-        raise InputError(f"{raw}: not a folder (expected a raw corpus with {{split}}.{{src}}-{{tgt}}.{{lang}} files)")
     if (spm_model is None) == (spm_vocab_size is None):
         raise InputError("give exactly one of --spm-model (apply) or --spm-vocab-size (train)")
-    directions = list_directions(raw)
-    if not directions:
-        raise InputError(f"{raw}: no files named {{split}}.{{src}}-{{tgt}}.{{lang}} (e.g. train.en_XX-fr_XX.fr_XX)")
+    if spm_model is not None and not os.path.exists(spm_model):
+        raise InputError(f"{spm_model}: SentencePiece model not found")
+    directions, _ = check_corpus(raw)
+    langs = ordered_langs({x for d in directions for x in d}, langs_file)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(out)
-    langs = ordered_langs({x for d in directions for x in d}, langs_file)
     manifest: dict = {"command": "mtkit data binarize", "raw": str(raw), "versions": versions(),
-                      "settings": {"max_pieces": max_pieces, "workers": workers, "mono": mono,
-                                   "langs_file": langs_file}, "langs": langs}
-
-    # 1. SentencePiece model
+                      "settings": {"max_pieces": max_pieces, "mono": mono, "langs_file": langs_file}, "langs": langs}
     if spm_model is None:
-        inputs = [raw / f"train.{s}-{t}.{x}" for s, t in directions for x in (s, t)
-                  if (raw / f"train.{s}-{t}.{x}").exists()]
-        settings = {"vocab": spm_vocab_size, "cov": character_coverage, "n": spm_input_sentences,
-                    "T": spm_temperature}
-        cache = StepCache(out, "spm_train")
-        key = cache.key(inputs, settings)
-        if cache.is_done(key, [out / "spm.model"]):
-            log.info("spm: inputs unchanged, reusing %s", out / "spm.model")
-            manifest["spm"] = cache.info()
-        else:
-            log.info("spm: training a %d-piece model", spm_vocab_size)
-            manifest["spm"] = train_spm(raw, out, spm_vocab_size, character_coverage=character_coverage,
-                                        input_sentences=spm_input_sentences, temperature=spm_temperature,
-                                        langs=langs, workers=workers)
-            cache.record(key, [out / "spm.model"], manifest["spm"])
+        manifest["spm"] = train_or_reuse_spm(raw, out, directions, langs, spm_vocab_size, character_coverage,
+                                             spm_input_sentences, spm_temperature, workers)
         model = str(out / "spm.model")
     else:
-        if not os.path.exists(spm_model):
-            raise InputError(f"{spm_model}: SentencePiece model not found")
         model = spm_model
-        manifest["spm"] = {"model": os.path.abspath(spm_model)}
-
-    databin = out / "databin"
-    databin.mkdir(parents=True, exist_ok=True)
-    dict_path = databin / "dict.txt"
-    if fairseq_dict:
-        shutil.copyfile(fairseq_dict, str(dict_path) + ".tmp")
-        os.replace(str(dict_path) + ".tmp", dict_path)
-    else:
-        write_dict_from_spm(model, dict_path)
-
-    # 2. encode (train pairs longer than max_pieces are dropped)
-    spm_dir = out / "spm"
-    jobs = []
-    for src, tgt in directions:
-        for split in ("train", "valid", "test"):
-            a, b = raw / f"{split}.{src}-{tgt}.{src}", raw / f"{split}.{src}-{tgt}.{tgt}"
-            if a.exists() and b.exists():
-                jobs.append((src, tgt, split, a, b))
-            elif a.exists() or b.exists():
-                raise InputError(f"{a if a.exists() else b}: the other side of this {split} file is missing")
-    counts: dict[str, dict] = {}
-    enc_cache_settings = {"model": Path(model).stat().st_size, "max_pieces": max_pieces}
-    from data_prep.common import file_digest
-    enc_cache_settings["model_digest"] = file_digest(model)
-
-    def encode(job):
-        src, tgt, split, a, b = job
-        oa, ob = spm_dir / a.name, spm_dir / b.name
-        cache = StepCache(spm_dir, f"encode.{a.name}")
-        key = cache.key([a, b], {**enc_cache_settings, "split": split})
-        if cache.is_done(key, [oa, ob]):
-            return job, Counter(cache.info())
-        c = _encode_file_pair(model, a, b, oa, ob, max_pieces if split == "train" else None,
-                              drop_empty=split == "train")
-        cache.record(key, [oa, ob], dict(c))
-        return job, c
-
-    spm_dir.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max(1, workers)) as ex:
-        for job, c in tqdm(ex.map(encode, jobs), total=len(jobs), desc="spm encode", unit="file",
-                           **setup_progress()):
-            src, tgt, split = job[:3]
-            counts.setdefault(f"{src}-{tgt}", {})[split] = {"lines": c["in"], "kept": c["out"],
-                                                           "drop_max_pieces": c["drop_max_pieces"],
-                                                           "drop_empty": c["drop_empty"]}
-    manifest["directions"] = counts
-
-    # 3. fairseq-preprocess, one joined dictionary (directions whose inputs changed only)
-    dict_key = StepCache.key([dict_path], {})
-    todo = []
-    with tempfile.TemporaryDirectory(dir=out, prefix=".pp.") as tmpdir:
-        for src, tgt in directions:
-            splits = [s for s in ("train", "valid", "test") if (spm_dir / f"{s}.{src}-{tgt}.{src}").exists()
-                      and (spm_dir / f"{s}.{src}-{tgt}.{src}").stat().st_size > 0]
-            inputs = [spm_dir / f"{s}.{src}-{tgt}.{x}" for s in splits for x in (src, tgt)]
-            outputs = [f"{s}.{src}-{tgt}.{x}.{e}" for s in splits for x in (src, tgt) for e in ("bin", "idx")]
-            cache = StepCache(databin, f"preprocess.{src}-{tgt}")
-            key = cache.key(inputs, {"dict": dict_key})
-            if not cache.is_done(key, [databin / o for o in outputs]):
-                tmp = Path(tmpdir) / f"{src}-{tgt}"
-                todo.append((cache, key, tmp, outputs, _direction_job(spm_dir, tmp, dict_path, src, tgt, splits)))
-        log.info("fairseq-preprocess: %d of %d directions to binarise", len(todo), len(directions))
-        run_fairseq_preprocess([t[-1] for t in todo])
-        for cache, key, tmp, outputs, _ in todo:
-            for name in outputs:
-                os.replace(tmp / name, databin / name)
-            cache.record(key, [databin / o for o in outputs])
-    for lang in langs:
-        shutil.copyfile(dict_path, databin / f".dict.{lang}.txt.tmp")
-        os.replace(databin / f".dict.{lang}.txt.tmp", databin / f"dict.{lang}.txt")
-    write_lines(databin / "langs.txt", langs)
-
-    # 4. monolingual layout for multilingual_denoising
+        manifest["spm"] = {"model": os.path.abspath(spm_model), "digest": file_digest(spm_model)}
+    databin_dir = out / "databin"
+    vocab = write_dictionary(model, databin_dir, fairseq_dict)
+    manifest["directions"] = encode_splits(raw, databin_dir, directions, vocab, max_pieces, workers)
+    write_lang_files(databin_dir, langs)
     if mono:
-        manifest["mono"] = _build_mono(raw, out, model, directions, langs, dict_path, workers)
-    manifest["seconds"] = round(time.time() - t0, 1)
+        manifest["mono"] = build_mono(raw, out, vocab, directions, langs)
     write_json(out / "manifest.json", manifest)
     return manifest
-
-
-def _build_mono(raw: Path, out: Path, model: str, directions, langs, dict_path: Path, workers: int) -> dict:
-    """One deduplicated monolingual text per language (every side of every direction), binarised."""
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=model)
-    mono_text, mono_bin = out / "spm_mono", out / "databin_mono"
-    mono_bin.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(dict_path, mono_bin / ".dict.txt.tmp")
-    os.replace(mono_bin / ".dict.txt.tmp", mono_bin / "dict.txt")
-    stats: dict[str, dict] = {}
-    todo = []
-    with tempfile.TemporaryDirectory(dir=out, prefix=".ppm.") as tmpdir:
-        for lang in langs:
-            c: dict[str, int] = {}
-            splits = []
-            for split in ("train", "valid"):
-                seen: set[int] = set()
-                files = [p for p in (raw / f"{split}.{s}-{t}.{lang}" for s, t in directions if lang in (s, t))
-                         if p.exists()]
-                n = 0
-                with atomic_open(mono_text / lang / f"{split}.{lang}") as f:
-                    for p in files:
-                        for line in read_lines(p):
-                            h = text_hash(line.strip())
-                            if not line.strip() or h in seen:
-                                continue
-                            seen.add(h)
-                            f.write(" ".join(sp.encode(line, out_type=str)) + "\n")
-                            n += 1
-                c[split] = n
-                if n:
-                    splits.append(split)
-            stats[lang] = c
-            if "train" not in splits:
-                log.warning("mono: no text for %s, skipped", lang)
-                continue
-            if "valid" not in splits:
-                log.warning("mono: %s has no valid text", lang)
-            tmp = Path(tmpdir) / lang
-            todo.append((lang, tmp, splits, _mono_job(mono_text / lang, tmp, dict_path, lang, splits)))
-        run_fairseq_preprocess([t[-1] for t in todo])
-        for lang, tmp, splits, _ in todo:
-            (mono_bin / lang).mkdir(parents=True, exist_ok=True)
-            for split in splits:
-                for ext in ("bin", "idx"):
-                    os.replace(tmp / f"{split}.{lang}-None.{lang}.{ext}", mono_bin / lang / f"{split}.{ext}")
-    return stats

@@ -5,7 +5,6 @@ tests); files are then copied from it instead of fetched.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -17,23 +16,11 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from data_prep.common import setup_progress
+from data_prep.corpus_files import progress_settings
 from mtkit.errors import InputError, MtkitError
+from mtkit.io import atomic_write, file_digest, mirror_path
 
 log = logging.getLogger(__name__)
-
-
-def mirror_path(mirror: str | os.PathLike, url: str) -> Path:
-    u = urlparse(url)
-    return Path(mirror) / u.netloc / u.path.lstrip("/")
-
-
-def _checksum(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(path: Path, size: int | None = None, md5: str | None = None, sha256: str | None = None,
@@ -42,7 +29,7 @@ def verify(path: Path, size: int | None = None, md5: str | None = None, sha256: 
         raise InputError(f"{what or path}: size {path.stat().st_size} != expected {size}; "
                          "the download is truncated or the file changed upstream: delete it and re-run")
     for algo, want in (("md5", md5), ("sha256", sha256)):
-        if want and _checksum(path, algo) != want:
+        if want and file_digest(path, algo) != want:
             raise InputError(f"{what or path}: {algo} checksum mismatch (expected {want}); "
                              "delete the file and re-run, or check the mirror")
 
@@ -82,12 +69,10 @@ def fetch_parts(url: str, suffixes: list[str], dest: str | os.PathLike, *,
     if dest.exists():
         return dest
     parts = [fetch(url + sfx, dest.with_name(dest.name + sfx), mirror=mirror) for sfx in suffixes]
-    tmp = dest.with_name(dest.name + ".join.part")
-    with open(tmp, "wb") as out:
+    with atomic_write(dest, "wb") as out:
         for p in parts:
             with open(p, "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
-    os.replace(tmp, dest)
     for p in parts:
         p.unlink(missing_ok=True)
     return dest
@@ -108,7 +93,7 @@ def _download(url: str, part: Path, retries: int, timeout: float) -> None:
                 total = int(total) + have if total else None
                 with open(part, "ab" if have else "wb") as f, tqdm(
                         total=total, initial=have, unit="B", unit_scale=True, desc=Path(urlparse(url).path).name,
-                        **setup_progress()) as bar:
+                        **progress_settings()) as bar:
                     for chunk in iter(lambda: r.read(1 << 20), b""):
                         f.write(chunk)
                         bar.update(len(chunk))

@@ -7,7 +7,7 @@
 # Environment:
 #   MTKIT_VENV           venv folder (default: .venv in the repository)
 #   PYTHON               interpreter used to create it (default: python3; needs >= 3.10)
-#   MTKIT_EXTRAS         extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko,tune)
+#   MTKIT_EXTRAS         extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko,tune,lid)
 #   MTKIT_TORCH_VERSION  torch version installed on machines without CUDA (default 2.13.0)
 #   MTKIT_TORCH_INDEX    index of CPU-only torch wheels (default: PyTorch's CPU index)
 #
@@ -27,7 +27,7 @@ FAIRSEQ_REQ="fairseq-fixed==0.12.3.1"
 
 for arg in "$@"; do
   case "$arg" in
-    --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune" ;;
+    --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune,lid" ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import gettext as gt
-from data_prep.flores import read_flores, write_from_files, write_from_raw
+from data_prep.corpora import gettext as gt
+from data_prep.corpora.flores import read_flores, write_from_files, write_from_raw
 from mtkit.cli import main
 from mtkit.errors import InputError
 

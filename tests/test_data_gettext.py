@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import gettext as gt
+from data_prep.corpora import gettext as gt
 from data_prep.sources.gettext import load_catalog, parse_po
 from mtkit.cli import main
 from mtkit.errors import InputError
@@ -153,3 +153,16 @@ def test_real_system_catalogs(tmp_path):
     train = {a for lang in ("fr_XX", "si_LK", "sw_KE") for a, _ in pairs(raw, "train", lang)}
     assert not held & train
     assert m["packages"]["fr_XX"], "catalog packages are recorded"
+
+
+def test_two_clean_builds_are_byte_identical_manifest_included(tmp_path):
+    """Different output folders and worker counts, same catalogs: every file equal (issue 18)."""
+    gt.build(tmp_path / "a", catalogs=CATALOGS, valid_size=2, test_size=2)
+    stale = tmp_path / "b" / "raw" / ".train.en_XX-fr_XX.fr_XX.x1y2.tmp"  # what a killed run leaves
+    stale.parent.mkdir(parents=True)
+    stale.write_text("half a file")
+    assert main(["data", "gettext", "--out", str(tmp_path / "b"), "--catalogs", *CATALOGS, "--valid-size", "2",
+                 "--test-size", "2", "--workers", "2"]) == 0
+    a = {str(p.relative_to(tmp_path / "a")): p.read_bytes() for p in sorted((tmp_path / "a").rglob("*")) if p.is_file()}
+    b = {str(p.relative_to(tmp_path / "b")): p.read_bytes() for p in sorted((tmp_path / "b").rglob("*")) if p.is_file()}
+    assert a == b and "manifest.json" in a

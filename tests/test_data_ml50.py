@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import ml50
-from data_prep.download import mirror_path
-from data_prep.ml50_sources import PLANS
+from data_prep.corpora import ml50
+from data_prep.corpora.ml50_table import PLANS, IwsltTrain, Plain, PlainDir, Tmx, Tsv, Xlf
 from mtkit.cli import main
+from mtkit.io import mirror_path
 
 FIX = Path(__file__).parent / "fixtures" / "data" / "sources"
 LANGS = ["xh_ZA", "si_LK", "bn_IN", "kk_KZ"]
@@ -33,12 +33,12 @@ def make_mirror(root: Path) -> Path:
     for s in PLANS["si_LK"].train:
         with zipfile.ZipFile(put(s.url), "w") as z:
             if "GNOME" in s.url:
-                z.write(FIX / "opus" / "GNOME.en-si.en", s.args["en"])
-                z.write(FIX / "opus" / "GNOME.en-si.si", s.args["xx"])
+                z.write(FIX / "opus" / "GNOME.en-si.en", s.en_member)
+                z.write(FIX / "opus" / "GNOME.en-si.si", s.xx_member)
             else:
-                corpus = s.args["en"].split(".")[0]
-                z.writestr(s.args["en"], f"{corpus} English line\n")
-                z.writestr(s.args["xx"], f"{corpus} සිංහල\n")
+                corpus = s.en_member.split(".")[0]
+                z.writestr(s.en_member, f"{corpus} English line\n")
+                z.writestr(s.xx_member, f"{corpus} සිංහල\n")
     with tarfile.open(put(PLANS["si_LK"].valid[0].url), "w:gz") as t:
         t.add(FIX / "flores_v1" / "wikipedia_en_ne_si_test_sets", arcname="wikipedia_en_ne_si_test_sets")
     with tarfile.open(put(PLANS["bn_IN"].train[0].url), "w:gz") as t:
@@ -166,7 +166,7 @@ def make_mirror_new(root: Path) -> Path:
     for code in ("km_KH", "ps_AF"):
         xx = code[:2]
         for s in PLANS[code].train:
-            if s.kind == "plain_dir":
+            if isinstance(s, PlainDir):
                 _tar(put(s.url), w / "ps-km" / f"{xx}-parallel", f"{xx}-parallel")
             elif s.url.endswith(".xz"):
                 put(s.url).write_bytes(lzma.compress((w / "ps-km" / f"wmt20-sent.en-{xx}").read_bytes()))
@@ -269,32 +269,32 @@ def test_every_wmt_training_entry_reads_from_its_archive(tmp_path):
         for i, s in enumerate(PLANS[code].train):
             tag = f"{code}-{i}"
             x, e = f"{xx} {tag} a", f"en {tag} a"
-            dst = tmp_path / "manual" / s.args["manual"] if s.args.get("manual") else mirror_path(mirror, s.url)
-            if s.kind == "plain":
-                raw = {m: (t + "\n").encode() for m, t in ((s.args["xx"], x), (s.args["en"], e))}
+            dst = tmp_path / "manual" / s.manual if s.manual else mirror_path(mirror, s.url)
+            if isinstance(s, Plain):
+                raw = {m: (t + "\n").encode() for m, t in ((s.xx_member, x), (s.en_member, e))}
                 files = {_concrete(m): gzip.compress(v) if m.endswith(".gz") else v for m, v in raw.items()}
-            elif s.kind == "tsv":
+            elif isinstance(s, Tsv):
                 cols = ["0.9"] * 7
-                cols[s.args["xx_col"]], cols[s.args["en_col"]] = x, e
-                line = (s.args.get("sep", "\t").join(cols) + "\n").encode()
-                files = {_concrete(s.args["member"]) if s.args.get("member") else "f": line}
-            elif s.kind == "tmx":
+                cols[s.xx_col], cols[s.en_col] = x, e
+                line = (s.sep.join(cols) + "\n").encode()
+                files = {_concrete(s.member) if s.member else "f": line}
+            elif isinstance(s, Tmx):
                 tmx_text = (f'<tmx><body><tu><tuv xml:lang="en"><seg>{e}</seg></tuv>'
                             f'<tuv xml:lang="{xx}"><seg>{x}</seg></tuv></tu></body></tmx>').encode()
-                m = s.args.get("member")
+                m = s.member
                 files = {("rapid2016.en-lt.tmx" if m == "*.tmx" else _concrete(m)) if m else "f": tmx_text}
-            elif s.kind == "xlf":
+            elif isinstance(s, Xlf):
                 files = {"f": (f'<trans-unit id="1">\n<source xml:lang="{xx}">{x}</source>\n'
                                f'<target xml:lang="en">{e}</target>\n</trans-unit>\n').encode()}
-            elif s.kind == "iwslt_train":
-                files = {s.args["xx_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{x}\n".encode(),
-                         s.args["en_member"]: f"<talkid>1</talkid>\n<title>t</title>\n{e}\n".encode()}
+            elif isinstance(s, IwsltTrain):
+                files = {s.xx_member: f"<talkid>1</talkid>\n<title>t</title>\n{x}\n".encode(),
+                         s.en_member: f"<talkid>1</talkid>\n<title>t</title>\n{e}\n".encode()}
             else:
-                raise AssertionError(s.kind)
+                raise AssertionError(s)
             _pack(dst, s.url or dst.name, files)
-            if s.args.get("parts"):  # UN v1.0: a tarball split into .00/.01[/.02]
-                data, n = dst.read_bytes(), len(s.args["parts"])
-                for k, sfx in enumerate(s.args["parts"]):
+            if getattr(s, "parts", ()):  # UN v1.0: a tarball split into .00/.01[/.02]
+                data, n = dst.read_bytes(), len(s.parts)
+                for k, sfx in enumerate(s.parts):
                     dst.with_name(dst.name + sfx).write_bytes(data[k * len(data) // n:(k + 1) * len(data) // n])
                 dst.unlink()
             expect.setdefault(code, []).append((x, e))

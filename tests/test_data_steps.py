@@ -5,17 +5,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from data_prep.binarize import binarize
-from data_prep.common import read_pairs
 from data_prep.steps.dedup import dedup_pairs
 from data_prep.steps.filters import FilterSettings, filter_pairs
 from data_prep.steps.pipeline import run_steps
 from mtkit.errors import InputError
+from mtkit.io import read_pairs
 
 
 def write(path: Path, lines: list[str] | bytes) -> None:
@@ -96,44 +95,68 @@ def test_mismatched_and_strict_errors(tmp_path):
         binarize(raw, tmp_path / "b", spm_vocab_size=20)
 
 
-def test_lid_without_fasttext_is_skipped_with_a_count(tmp_path):
-    try:
-        import fasttext  # noqa: F401
-        pytest.skip("fasttext is installed here; this test covers its absence")
-    except ImportError:
-        pass
-    put(tmp_path, "train", "en_XX", "fr_XX", [("hello", "bonjour")])
+def test_lid_filter_with_a_real_model(tmp_path):
+    """pycld2's model ships inside its wheel: the filter runs offline, for real."""
+    rows = [
+        ("The file could not be saved because the disk is full.",
+         "Le fichier n'a pas pu être enregistré parce que le disque est plein."),
+        ("Do you want to close all windows and quit the application?",  # French side is German
+         "Möchten Sie alle Fenster schließen und die Anwendung beenden?"),
+        ("Les paramètres de confidentialité ont été mis à jour avec succès.",  # English side is French
+         "Les paramètres de confidentialité ont été mis à jour avec succès !"),
+        ("OK", "OK"),  # too short to tell: kept
+        ("Search for files and folders on this computer by name or content.",
+         "Rechercher des fichiers et des dossiers sur cet ordinateur par nom ou par contenu."),
+    ]
+    put(tmp_path, "train", "en_XX", "fr_XX", rows)
     c = filter_pairs(tmp_path / "train.en_XX-fr_XX.en_XX", tmp_path / "train.en_XX-fr_XX.fr_XX",
-                     tmp_path / "o1", tmp_path / "o2", "en_XX", "fr_XX", FilterSettings(lid_model="/nope.bin"))
-    assert c["lid_skipped"] == 1 and c["out"] == 1
+                     tmp_path / "o.en", tmp_path / "o.fr", "en_XX", "fr_XX", FilterSettings(lid="pycld2"))
+    assert list(read_pairs(tmp_path / "o.en", tmp_path / "o.fr")) == [rows[0], rows[3], rows[4]]
+    assert c["drop_lid"] == 2 and c["out"] == 3
+
+
+def test_lid_engine_errors_are_clear(tmp_path):
+    put(tmp_path, "train", "en_XX", "fr_XX", [("hello", "bonjour")])
+    args = (tmp_path / "train.en_XX-fr_XX.en_XX", tmp_path / "train.en_XX-fr_XX.fr_XX", tmp_path / "o1",
+            tmp_path / "o2", "en_XX", "fr_XX")
+    with pytest.raises(InputError, match="choose pycld2"):
+        filter_pairs(*args, FilterSettings(lid="cld9"))
+    with pytest.raises(InputError, match="fasttext"):
+        filter_pairs(*args, FilterSettings(lid="fasttext:/nope.bin"))
+    assert not (tmp_path / "o1").exists()
 
 
 DRIVER = """
-import sys
-from data_prep.steps.pipeline import run_steps
-run_steps(sys.argv[1], sys.argv[2])
+import os, signal, sys
+from data_prep.steps import pipeline
+step = sys.argv[3]
+if step != "none":  # a real SIGKILL at a known point: inside the step, after its first direction is written
+    name = {"dedup": "dedup_pairs", "clean": "filter_pairs"}[step]
+    orig = getattr(pipeline, name)
+    def killing(*args, **kw):
+        orig(*args, **kw)
+        os.kill(os.getpid(), signal.SIGKILL)
+    setattr(pipeline, name, killing)
+pipeline.run_steps(sys.argv[1], sys.argv[2])
 """
 
 
 @pytest.mark.slow
 def test_sigkill_then_rerun_is_byte_identical(tmp_path):
     raw = tmp_path / "raw"
-    n = 300_000
+    n = 30_000
     for lang in ("fr_XX", "de_DE"):
-        put(raw, "train", "en_XX", lang, [(f"sentence {i % 250_000} en", f"{lang} {i % 240_000}") for i in range(n)])
+        put(raw, "train", "en_XX", lang, [(f"sentence {i % 25_000} en", f"{lang} {i % 24_000}") for i in range(n)])
         put(raw, "valid", "en_XX", lang, [(f"sentence {i} en", f"v {i}") for i in range(0, 2000, 7)])
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
     ref = tmp_path / "ref"
-    subprocess.run([sys.executable, "-c", DRIVER, str(raw), str(ref)], check=True, env=env)
+    subprocess.run([sys.executable, "-c", DRIVER, str(raw), str(ref), "none"], check=True, env=env)
     work = tmp_path / "work"
-    for delay in (1.5, 4.0):  # kill during dedup, then (likely) during clean
-        p = subprocess.Popen([sys.executable, "-c", DRIVER, str(raw), str(work)], env=env)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        if delay == 1.5:
-            assert not (work / "manifest.steps.json").exists(), "the kill came after the run had finished"
-    subprocess.run([sys.executable, "-c", DRIVER, str(raw), str(work)], check=True, env=env)
+    for step in ("dedup", "clean"):
+        p = subprocess.run([sys.executable, "-c", DRIVER, str(raw), str(work), step], env=env)
+        assert p.returncode == -signal.SIGKILL
+        assert not (work / "manifest.steps.json").exists()
+    subprocess.run([sys.executable, "-c", DRIVER, str(raw), str(work), "none"], check=True, env=env)
     for step in ("dedup", "clean"):
         names = sorted(p.name for p in (ref / step).iterdir() if not p.name.startswith("."))
         assert names == sorted(p.name for p in (work / step).iterdir() if not p.name.startswith("."))

@@ -1,200 +1,371 @@
-"""data_prep speed and memory: streaming steps vs a straightforward in-memory implementation.
+"""mtkit's data steps against fairseq's own ML50 data scripts, side by side, same input, same outputs.
 
-Generates a synthetic parallel corpus (two directions, ~10% duplicate pairs, training pairs that
-overlap the valid/test sets, empty / over-long / badly-ratioed lines), then runs, each in its own
-child process so peak RSS is measured separately:
+Input (documented synthetic source built from real text): a ``mtkit data gettext`` corpus of this
+machine's catalogs gives real (English, xx) sentence pairs for four directions (en_XX-fr_XX,
+de_DE, es_XX, ru_RU) and their held-out valid/test sets. Training pairs are drawn from the
+gettext training pairs with a fixed seed: 1 to 3 pairs joined into one line (both sides in the
+same order), 10% exact repeats of a recent pair, 1% a held-out pair (to be removed), 0.5% with an
+empty side. Lines holding characters that fairseq's scripts split differently from each other
+(CR, VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029) are left out of the pool, so both pipelines
+see the same lines.
 
-- ``stream``: data_prep's steps (dedup in bounded memory -> clean: overlap removal + filters) and
-  SentencePiece encoding of the clean training text (data_prep.binarize's encoder);
-- ``memory``: what fairseq's scripts do: read every line into lists, dedup with a set of pairs,
-  drop pairs in the held-out set, filter, encode line by line (spm_encode.py style), write.
+The two pipelines (each run in its own process tree, one after the other, alternating which goes
+first; peak memory is the largest sum of RSS over the tree, sampled every 50 ms):
 
-Both must produce identical clean, encoded training files (checked). Prints lines/s, peak RSS and
-the ratios. Usage: python benchmarks/data_prep_speed/bench.py [--pairs 10000000] [--work DIR]
+- fairseq: ``examples/multilingual/data_scripts`` from the installed fairseq package, as
+  ``preprocess_ML50_v1.sh`` chains them: ``dedup_all.py`` (valid/test copied next to its output, as
+  the next script needs them), ``remove_valid_test_in_train.py --directions ...``, then
+  ``binarize.py``'s own ``encode_spm`` (fairseq's ``scripts/spm_encode.py``, which is not shipped
+  in the fairseq package: pass ``--spm-encode``) and ``binarize`` (``fairseq-preprocess --workers 8``,
+  as the script has it) once per direction. (``binarize.py``'s ``__main__`` lists each direction
+  once per file, i.e. six times; the driver calls its functions once per direction instead.)
+- mtkit: ``run_steps`` dedup, then clean (overlap removal; length and ratio filters off, LID off,
+  so that both do the same work), then ``binarize --spm-model --dict`` with ``--workers``.
+
+Both use the same SentencePiece model and dictionary. Checked equal after every round: the
+deduplicated training text and every ``.bin``/``.idx`` file of the final databin.
+Results: ``results_<pairs>.json`` (per-round paired ratios, their median and range, per-step
+times, versions, CPU, load average). See README.md for the command and the numbers.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import random
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
-DIRECTIONS = (("en_XX", "fr_XX"), ("en_XX", "de_DE"))
+LANGS = ("fr_XX", "de_DE", "es_XX", "ru_RU")
+EN = "en_XX"
+SPLIT_CHARS = set("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+HERE = Path(__file__).resolve().parent
 
 
-def generate(raw: Path, pairs: int, seed: int = 1) -> None:
+# ------------------------------------------------------------------------------------------ input
+
+
+def _pairs(folder: Path, split: str, lang: str) -> list[tuple[str, str]]:
+    a = (folder / f"{split}.{EN}-{lang}.{EN}").read_text(encoding="utf-8").split("\n")[:-1]
+    b = (folder / f"{split}.{EN}-{lang}.{lang}").read_text(encoding="utf-8").split("\n")[:-1]
+    return [(x, y) for x, y in zip(a, b) if not (SPLIT_CHARS & set(x) or SPLIT_CHARS & set(y))]
+
+
+def generate(gettext_raw: Path, raw: Path, pairs: int, seed: int = 1) -> dict:
+    """Write raw/{train,valid,test}.en_XX-xx.* from the gettext corpus (see the module docstring)."""
     rng = random.Random(seed)
-    vocab = [f"w{i}" for i in range(8000)]
     raw.mkdir(parents=True, exist_ok=True)
-    per = pairs // len(DIRECTIONS)
-    held = [" ".join(rng.choices(vocab, k=rng.randint(5, 20))) for _ in range(2000)]
-    for s, t in DIRECTIONS:
-        for split, rows in (("valid", held[:1000]), ("test", held[1000:])):
-            for lang in (s, t):
-                with open(raw / f"{split}.{s}-{t}.{lang}", "w") as f:
-                    f.writelines(f"{lang[:2]} {r}\n" if lang != "en_XX" else f"{r}\n" for r in rows)
+    info = {}
+    for lang in LANGS:
+        pool = _pairs(gettext_raw, "train", lang)
+        held = []
+        for split in ("valid", "test"):
+            rows = _pairs(gettext_raw, split, lang)
+            held += rows
+            for side, lang_ in ((0, EN), (1, lang)):
+                with open(raw / f"{split}.{EN}-{lang}.{lang_}", "w", encoding="utf-8") as f:
+                    f.writelines(r[side] + "\n" for r in rows)
         recent: list[tuple[str, str]] = []
-        with open(raw / f"train.{s}-{t}.{s}", "w") as fs, open(raw / f"train.{s}-{t}.{t}", "w") as ft:
-            for i in range(per):
+        with open(raw / f"train.{EN}-{lang}.{EN}", "w", encoding="utf-8") as fe, \
+                open(raw / f"train.{EN}-{lang}.{lang}", "w", encoding="utf-8") as fx:
+            for i in range(pairs // len(LANGS)):
                 r = rng.random()
                 if r < 0.10 and recent:
-                    a, b = rng.choice(recent)  # duplicate pair
+                    e, x = rng.choice(recent)
                 elif r < 0.11:
-                    a, b = rng.choice(held), "x"  # overlaps a held-out sentence
+                    e, x = rng.choice(held)
                 elif r < 0.115:
-                    a, b = "", "vide"
-                elif r < 0.12:
-                    a, b = "w1 " * 400, "long"
+                    e, x = ("", rng.choice(pool)[1]) if rng.random() < 0.5 else (rng.choice(pool)[0], "")
                 else:
-                    n = rng.randint(3, 30)
-                    a = " ".join(rng.choices(vocab, k=n))
-                    b = f"{t[:2]} " + " ".join(rng.choices(vocab, k=max(1, n + rng.randint(-3, 3))))
+                    chosen = [rng.choice(pool) for _ in range(rng.randint(1, 3))]
+                    e, x = " ".join(c[0] for c in chosen), " ".join(c[1] for c in chosen)
                 if len(recent) < 5000:
-                    recent.append((a, b))
+                    recent.append((e, x))
                 else:
-                    recent[i % 5000] = (a, b)
-                fs.write(a + "\n")
-                ft.write(b + "\n")
+                    recent[i % 5000] = (e, x)
+                fe.write(e + "\n")
+                fx.write(x + "\n")
+        info[lang] = {"pool_pairs": len(pool), "heldout_pairs": len(held)}
+    return info
 
 
-def train_spm(raw: Path, out: Path) -> Path:
-    import sentencepiece as spm
+def make_vocab(raw: Path, folder: Path, vocab_size: int) -> tuple[Path, Path]:
+    """A SentencePiece model trained on the generated training text, and its fairseq dictionary."""
+    from data_prep.steps import databin, spm
 
-    sample = out / "sample.txt"
-    with open(sample, "w") as f:
-        for s, t in DIRECTIONS:
-            for lang in (s, t):
-                with open(raw / f"train.{s}-{t}.{lang}") as g:
-                    for i, line in enumerate(g):
-                        if i >= 50000:
-                            break
-                        f.write(line)
-    spm.SentencePieceTrainer.train(input=str(sample), model_prefix=str(out / "spm"), vocab_size=4000,
-                                   minloglevel=2, num_threads=1)
-    return out / "spm.model"
+    files = {lang: [raw / f"train.{EN}-{x}.{lang}" for x in LANGS if lang in (EN, x)] for lang in (EN, *LANGS)}
+    spm.train(files, folder, vocab_size, input_sentences=400_000)
+    databin.write_dict_from_spm(spm.load(folder / "spm.model"), folder / "dict.txt")
+    return folder / "spm.model", folder / "dict.txt"
 
 
-def run_stream(raw: Path, out: Path, model: str) -> int:
-    from data_prep.binarize import _encode_file_pair
+# ------------------------------------------------------------------------------------------ the two sides
+
+
+def run_mtkit(raw: Path, work: Path, model: Path, dict_path: Path, workers: int) -> dict:
+    from data_prep.binarize import binarize
+    from data_prep.steps.filters import FilterSettings
     from data_prep.steps.pipeline import run_steps
 
-    run_steps(raw, out, workers=1, max_memory_mb=256)
-    n = 0
-    for s, t in DIRECTIONS:
-        c = _encode_file_pair(model, out / "clean" / f"train.{s}-{t}.{s}", out / "clean" / f"train.{s}-{t}.{t}",
-                              out / "spm" / f"train.{s}-{t}.{s}", out / "spm" / f"train.{s}-{t}.{t}", None, False)
-        n += c["out"]
-    return n
+    no_filters = FilterSettings(min_chars=1, max_chars=10**9, max_words=10**9, max_ratio=1e9)
+    steps = {}
+    t = time.perf_counter()
+    run_steps(raw, work, steps=("dedup",), workers=workers, max_memory_mb=256)
+    steps["dedup"], t = time.perf_counter() - t, time.perf_counter()
+    run_steps(raw, work, steps=("clean",), filters=no_filters, workers=workers)
+    steps["overlap"], t = time.perf_counter() - t, time.perf_counter()
+    binarize(work / "clean", work / "bin", spm_model=str(model), fairseq_dict=str(dict_path), workers=workers)
+    steps["encode+binarise"] = time.perf_counter() - t
+    return steps
 
 
-def run_memory(raw: Path, out: Path, model: str) -> int:
-    """The fairseq-scripts approach: everything in lists and sets."""
-    import sentencepiece as spm
-
-    from data_prep.steps.filters import FilterSettings
-
-    fs = FilterSettings()
-    sp = spm.SentencePieceProcessor(model_file=model)
-    held = set()
-    for p in raw.iterdir():
-        if p.name.startswith(("valid.", "test.")):
-            held |= {x.strip() for x in p.read_text(encoding="utf-8").split("\n") if x.strip()}
-    (out / "spm").mkdir(parents=True, exist_ok=True)
-    n = 0
-    for s, t in DIRECTIONS:
-        src = (raw / f"train.{s}-{t}.{s}").read_text(encoding="utf-8").split("\n")[:-1]
-        tgt = (raw / f"train.{s}-{t}.{t}").read_text(encoding="utf-8").split("\n")[:-1]
-        seen, rows = set(), []
-        for a, b in zip(src, tgt):
-            key = (a.strip(), b.strip())
-            if key in seen:
-                continue
-            seen.add(key)
-            rows.append(key)
-        kept = []
-        for a, b in rows:
-            la, lb = len(a), len(b)
-            if a in held or b in held or not a or not b:
-                continue
-            if min(la, lb) < fs.min_chars or max(la, lb) > fs.max_chars:
-                continue
-            if len(a.split()) > fs.max_words or len(b.split()) > fs.max_words:
-                continue
-            if max(la, lb) >= fs.ratio_min_chars and max(la, lb) > fs.max_ratio * min(la, lb):
-                continue
-            kept.append((a, b))
-        enc_a = [" ".join(sp.encode(a, out_type=str)) for a, _ in kept]
-        enc_b = [" ".join(sp.encode(b, out_type=str)) for _, b in kept]
-        (out / "spm" / f"train.{s}-{t}.{s}").write_text("".join(x + "\n" for x in enc_a), encoding="utf-8")
-        (out / "spm" / f"train.{s}-{t}.{t}").write_text("".join(x + "\n" for x in enc_b), encoding="utf-8")
-        n += len(kept)
-    return n
+_BINARIZE_DRIVER = r"""
+import importlib.util, json, os, sys, time
+scripts, data, directions = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+spec = importlib.util.spec_from_file_location("ml50_binarize", os.path.join(scripts, "binarize.py"))
+b = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(b)
+b.RAW_DIR, b.BPE_DIR = f"{data}/clean", f"{data}/bpe"
+os.makedirs(f"{data}/databin", exist_ok=True)
+t = {"spm_encode": 0.0, "fairseq-preprocess": 0.0}
+for direction in directions:  # binarize.py's __main__ body, once per direction
+    os.makedirs(f"{b.BPE_DIR}/{direction}", exist_ok=True)
+    s = time.perf_counter()
+    b.encode_spm(b.SPM_MODEL, direction=direction, splits=["train", "valid", "test"])
+    m = time.perf_counter()
+    b.binarize(f"{data}/databin", direction, spm_vocab=b.SPM_VOCAB, splits=["train", "valid", "test"])
+    t["spm_encode"] += m - s
+    t["fairseq-preprocess"] += time.perf_counter() - m
+print(json.dumps(t))
+"""
 
 
-def child(mode: str, raw: str, out: str, model: str) -> None:
-    t0 = time.time()
-    n = (run_stream if mode == "stream" else run_memory)(Path(raw), Path(out), model)
-    dt = time.time() - t0
-    print(json.dumps({"mode": mode, "seconds": dt, "kept": n, "peak_rss_mb": peak_rss_mb()}))
+def run_fairseq(raw: Path, work: Path, model: Path, dict_path: Path, spm_encode: Path) -> dict:
+    import importlib.util
+
+    # located, not imported: importing fairseq (and torch) here would add to fairseq's time and memory
+    fairseq_dir = Path(importlib.util.find_spec("fairseq").submodule_search_locations[0])
+    scripts = fairseq_dir / "examples" / "multilingual" / "data_scripts"
+    data = work / "ML50"
+    data.mkdir(parents=True)
+    shutil.copyfile(model, work / "sentence.bpe.model")
+    shutil.copyfile(dict_path, work / "dict_250k.txt")
+    env = dict(os.environ, WORKDIR_ROOT=str(work), SPM_PATH=str(spm_encode),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    directions = ",".join(f"{EN}-{x}" for x in LANGS)
+    log = open(work / "fairseq.log", "w")
+
+    def call(*args: str) -> str:
+        return subprocess.run([sys.executable, *args], cwd=scripts, env=env, check=True, text=True,
+                              stdout=subprocess.PIPE, stderr=log).stdout
+
+    steps = {}
+    (data / "dedup").mkdir()  # preprocess_ML50_v1.sh: mkdir -p $ML50/dedup
+    t = time.perf_counter()
+    call("dedup_all.py", "--from-folder", str(raw), "--to-folder", str(data / "dedup"))
+    for p in raw.iterdir():  # dedup_all.py writes train files only; the next script reads valid/test too
+        if not p.name.startswith("train."):
+            shutil.copyfile(p, data / "dedup" / p.name)
+    steps["dedup"], t = time.perf_counter() - t, time.perf_counter()
+    call("remove_valid_test_in_train.py", "--from-folder", str(data / "dedup"), "--to-folder", str(data / "clean"),
+         "--directions", directions)
+    steps["overlap"] = time.perf_counter() - t
+    out = call("-c", _BINARIZE_DRIVER, str(scripts), str(data), directions)
+    steps.update(json.loads(out.strip().splitlines()[-1]))
+    return steps
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a
-    child would report at least the parent's RSS at the time it was started."""
+# ------------------------------------------------------------------------------------------ measuring
+
+
+class TreeMemory(threading.Thread):
+    """Peak of the summed RSS of a process and all its descendants, sampled every 50 ms."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_sum, self.peak_one, self._halt = pid, 0, 0, threading.Event()
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(d))
+        out, todo = [], [self.pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            todo += children.get(p, [])
+        return out
+
+    @staticmethod
+    def _kb(pid: int, field: str) -> int:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(field):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            pids = self._tree()
+            self.peak_sum = max(self.peak_sum, sum(self._kb(p, "VmRSS:") for p in pids))
+            self.peak_one = max([self.peak_one] + [self._kb(p, "VmHWM:") for p in pids])
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def measure(side: str, args: list[str]) -> dict:
+    """Run one side in a child process (this script, ``--_side``); time it and sample its memory."""
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    p = subprocess.Popen([sys.executable, __file__, "--_side", side, *args], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    mem = TreeMemory(p.pid)
+    mem.start()
+    out, _ = p.communicate()
+    mem.stop()
+    seconds = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{side} failed (exit {p.returncode}); see its log in the work folder")
+    return {"seconds": round(seconds, 2), "steps": {k: round(v, 2) for k, v in json.loads(out).items()},
+            "peak_rss_mb": round(mem.peak_sum / 1024, 1), "largest_process_mb": round(mem.peak_one / 1024, 1),
+            "load_1min_at_start": load}
+
+
+def same_outputs(ours: Path, theirs: Path) -> dict:
+    """Deduplicated training text and every databin .bin/.idx compared byte for byte."""
+    files = sorted(p.name for p in (theirs / "ML50" / "databin").iterdir() if p.suffix in (".bin", ".idx"))
+    databin = all((ours / "bin" / "databin" / n).read_bytes() == (theirs / "ML50" / "databin" / n).read_bytes()
+                  for n in files)
+    dedup = all((ours / "dedup" / p.name).read_bytes() == p.read_bytes()
+                for p in (theirs / "ML50" / "dedup").glob("train.*"))
+    return {"databin_files": len(files), "databin_equal": databin and len(files) == 12 * len(LANGS),
+            "dedup_text_equal": dedup}
+
+
+def cpu_name() -> str:
     try:
-        with open("/proc/self/status") as f:
+        with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return platform.processor()
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "values": [round(v, 3) for v in values]}
+
+
+def summarise(a: argparse.Namespace, rounds: list[dict], inputs: Path) -> dict:
+    from mtkit.io import versions
+
+    per_step = {side: {k: statistics.median(x[side]["steps"][k] for x in rounds) for k in rounds[0][side]["steps"]}
+                for side in ("mtkit", "fairseq")}
+    result = {
+        "rounds_planned": a.repeats,
+        "command": f"nice -n {os.nice(0)} python benchmarks/data_prep_speed/bench.py " + " ".join(sys.argv[1:]),
+        "pairs": a.pairs, "directions": [f"{EN}-{x}" for x in LANGS], "workers": a.workers, "vocab": a.vocab,
+        "input": json.loads((inputs / "generated.json").read_text()),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min_at_start": rounds[0]["mtkit"][
+            "load_1min_at_start"]},
+        "versions": versions(("mtkit", "fairseq", "sentencepiece", "numpy", "pandas", "torch")),
+        "rounds": rounds,
+        "summary": {
+            "speed_ratio_fairseq_over_mtkit": _spread([x["speed_ratio"] for x in rounds]),
+            "memory_ratio_mtkit_over_fairseq": _spread([x["memory_ratio"] for x in rounds]),
+            "mtkit_pairs_per_s": _spread([a.pairs / x["mtkit"]["seconds"] for x in rounds]),
+            "fairseq_pairs_per_s": _spread([a.pairs / x["fairseq"]["seconds"] for x in rounds]),
+            "mtkit_peak_rss_mb": _spread([x["mtkit"]["peak_rss_mb"] for x in rounds]),
+            "fairseq_peak_rss_mb": _spread([x["fairseq"]["peak_rss_mb"] for x in rounds]),
+            "median_step_seconds": per_step,
+        },
+    }
+    return result
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=10_000_000, help="training pairs generated (all directions)")
-    ap.add_argument("--work", default=None, help="work folder (default: a temporary folder, removed)")
-    ap.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--pairs", type=int, default=1_000_000, help="training pairs generated (all directions)")
+    ap.add_argument("--repeats", type=int, default=3, help="paired rounds (the order alternates)")
+    ap.add_argument("--workers", type=int, default=2, help="mtkit's --workers")
+    ap.add_argument("--spm-encode", required=False, help="fairseq's scripts/spm_encode.py (not in the package)")
+    ap.add_argument("--gettext", default=None, help="a `mtkit data gettext` output folder (default: built here)")
+    ap.add_argument("--work", default="work/data_prep_speed", help="work folder (inputs kept, outputs removed)")
+    ap.add_argument("--vocab", type=int, default=8000, help="SentencePiece vocabulary size")
+    ap.add_argument("--vocab-from", default=None,
+                    help="reuse spm.model and dict.txt from this folder (e.g. another size's input folder)")
+    ap.add_argument("--out", default=None, help="results file (default: results_<pairs>.json beside this script)")
+    ap.add_argument("--_side", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a._child:
-        child(*a._child)
+    if a._side:
+        side, raw, work, model, dict_path, extra = a._side[0], *map(Path, a._side[1:5]), a._side[5]
+        steps = (run_mtkit(raw, work, model, dict_path, int(extra)) if side == "mtkit"
+                 else run_fairseq(raw, work, model, dict_path, Path(extra)))
+        print(json.dumps(steps))
         return 0
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="dp_bench."))
-    try:
-        raw = work / "raw"
-        t0 = time.time()
-        generate(raw, a.pairs)
-        print(f"generated {a.pairs} pairs in {time.time() - t0:.0f} s", file=sys.stderr)
-        model = str(train_spm(raw, work))
-        res = {}
-        for mode in ("stream", "memory"):
-            env = dict(os.environ, OMP_NUM_THREADS="1")
-            p = subprocess.run([sys.executable, __file__, "--_child", mode, str(raw), str(work / mode), model],
-                               capture_output=True, text=True, env=env, check=True)
-            res[mode] = json.loads(p.stdout.strip().splitlines()[-1])
-        for s, t in DIRECTIONS:
-            for lang in (s, t):
-                name = f"train.{s}-{t}.{lang}"
-                if (work / "stream" / "spm" / name).read_bytes() != (work / "memory" / "spm" / name).read_bytes():
-                    raise SystemExit(f"outputs differ: {name}")
-        st, me = res["stream"], res["memory"]
-        print(f"pairs: {a.pairs}  kept after dedup+overlap+filters: {st['kept']} (identical outputs: yes)")
-        for r in (st, me):
-            print(f"{r['mode']:>7}: {a.pairs / r['seconds']:>10.0f} input pairs/s  {r['seconds']:7.1f} s  "
-                  f"peak RSS {r['peak_rss_mb']:8.1f} MB")
-        print(f"ratio stream/memory: speed {me['seconds'] / st['seconds']:.2f}x, "
-              f"peak memory {st['peak_rss_mb'] / me['peak_rss_mb']:.2f}x")
-    finally:
-        if not a.work:
-            shutil.rmtree(work, ignore_errors=True)
+    if not a.spm_encode or not Path(a.spm_encode).is_file():
+        raise SystemExit("--spm-encode: give the path of fairseq's scripts/spm_encode.py (see README.md)")
+    from mtkit.io import write_json
+
+    work = Path(a.work).resolve()
+    inputs = work / f"input_{a.pairs}"
+    gettext = Path(a.gettext) if a.gettext else work / "gettext"
+    if not (gettext / "raw").is_dir():
+        subprocess.run([sys.executable, "-m", "mtkit.cli", "data", "gettext", "--out", str(gettext),
+                        "--langs", ",".join(LANGS), "--workers", "2"], check=True)
+    if not (inputs / "dict.txt").exists():
+        t = time.perf_counter()
+        gen = generate(gettext / "raw", inputs / "raw", a.pairs)
+        if a.vocab_from:
+            for name in ("spm.model", "dict.txt"):
+                shutil.copyfile(Path(a.vocab_from) / name, inputs / name)
+        else:
+            make_vocab(inputs / "raw", inputs, a.vocab)
+        (inputs / "generated.json").write_text(json.dumps(gen))
+        print(f"input: {a.pairs} pairs in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    model, dict_path, raw = inputs / "spm.model", inputs / "dict.txt", inputs / "raw"
+    rounds = []
+    for r in range(a.repeats):
+        order = ("fairseq", "mtkit") if r % 2 == 0 else ("mtkit", "fairseq")
+        res, dirs = {}, {}
+        for side in order:
+            dirs[side] = work / f"run_{side}"
+            shutil.rmtree(dirs[side], ignore_errors=True)
+            dirs[side].mkdir(parents=True)
+            extra = str(a.workers) if side == "mtkit" else str(Path(a.spm_encode).resolve())
+            res[side] = measure(side, [str(raw), str(dirs[side]), str(model), str(dict_path), extra])
+            print(f"round {r + 1} {side}: {res[side]}", file=sys.stderr)
+        check = same_outputs(dirs["mtkit"], dirs["fairseq"])
+        if not (check["databin_equal"] and check["dedup_text_equal"]):
+            raise SystemExit(f"outputs differ in round {r + 1}: {check}; kept in {work}")
+        rounds.append({"round": r + 1, "order": list(order), **res, "outputs": check,
+                       "speed_ratio": round(res["fairseq"]["seconds"] / res["mtkit"]["seconds"], 3),
+                       "memory_ratio": round(res["mtkit"]["peak_rss_mb"] / res["fairseq"]["peak_rss_mb"], 3)})
+        for d in dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+        write_json(a.out or HERE / f"results_{a.pairs}.json", summarise(a, rounds, inputs))  # after every round
+    result = summarise(a, rounds, inputs)
+    print(json.dumps(result["summary"], indent=1))
     return 0
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from mtkit.errors import InputError
+from mtkit.io import decode_line
 
 
 @contextlib.contextmanager
@@ -90,8 +91,6 @@ def _maybe_gunzip(f: IO[bytes], member: str) -> IO[bytes]:
 
 
 def iter_text_lines(stream: IO[bytes], where: str) -> Iterator[str]:
-    """Strictly decoded lines of a stream (see data_prep.common.decode_line)."""
-    from data_prep.common import decode_line
-
+    """Strictly decoded lines of a stream (see :func:`mtkit.io.decode_line`)."""
     for i, raw in enumerate(stream, 1):
         yield decode_line(raw, where, i)

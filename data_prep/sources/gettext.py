@@ -1,6 +1,6 @@
 """gettext catalogs (.mo and .po) as a parallel-text source: English msgid -> translated msgstr.
 
-Readers return :class:`Entry` objects; cleaning lives in :mod:`data_prep.gettext`. Catalogs come
+Readers return :class:`Entry` objects; cleaning lives in :mod:`data_prep.corpora.gettext`. Catalogs come
 from a folder (any depth) or a tarball; the locale is taken from ``<locale>/LC_MESSAGES/<domain>.mo``,
 from ``<domain>/<locale>.po``, or from the catalog's ``Language:`` header.
 """
@@ -206,7 +206,8 @@ def parse_po(text: str, where: str) -> tuple[list[Entry], str]:
     return entries, header
 
 
-def _locale_domain_from_path(path: str) -> tuple[str | None, str]:
+def locale_domain_from_path(path: str) -> tuple[str | None, str]:
+    """(locale, domain) from ``<locale>/LC_MESSAGES/<domain>.mo`` or ``<domain>/<locale>.po`` (locale None if neither)."""
     p = Path(path)
     if p.parent.name == "LC_MESSAGES":
         return p.parent.parent.name, p.stem
@@ -232,7 +233,7 @@ def load_catalog(data: bytes, path: str) -> Catalog:
         except (UnicodeDecodeError, LookupError):
             raise InputError(f"{path}: not valid {cs} (charset from the header)") from None
         entries, header = parse_po(text.lstrip("\ufeff"), path)
-    locale, domain = _locale_domain_from_path(path.split("::")[-1])
+    locale, domain = locale_domain_from_path(path.split("::")[-1])
     if locale is None or (locale not in LOCALE_TO_MBART and _header_language(header)):
         locale = _header_language(header) or locale
     return Catalog(locale=locale or "", domain=domain, path=path, entries=entries, nplurals=_nplurals(header))

@@ -16,8 +16,8 @@ from pathlib import Path
 from mtkit.errors import InputError
 
 _CHILD = r"""
-import hashlib, json, os, shutil, sys
-from urllib.parse import urlparse
+import json, os, sys
+from mtkit.io import atomic_copy, file_digest, mirror_path
 name, langpair, mirror, verify = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 from sacrebleu.dataset import DATASETS
 from sacrebleu.utils import extract_tarball
@@ -33,13 +33,12 @@ if mirror:
         dst = os.path.join(ds._rawdir, ds._get_tarball_filename(url))
         if os.path.exists(dst) and os.path.getsize(dst) > 0:
             continue
-        u = urlparse(url)
-        src = os.path.join(mirror, u.netloc, u.path.lstrip("/"))
-        if not os.path.isfile(src):
+        src = mirror_path(mirror, url)
+        if not src.is_file():
             print(json.dumps({"error": f"{url}: not in the mirror (expected {src})"})); sys.exit(0)
-        if verify and md5 and hashlib.md5(open(src, "rb").read()).hexdigest() != md5:
+        if verify and md5 and file_digest(src, "md5") != md5:
             print(json.dumps({"error": f"{src}: md5 differs from sacrebleu's ({md5}); wrong or changed file"})); sys.exit(0)
-        shutil.copyfile(src, dst + ".part"); os.replace(dst + ".part", dst)
+        atomic_copy(src, dst)
         extract_tarball(dst, ds._rawdir)
 print(json.dumps({"src": ds.get_source_file(langpair), "refs": ds.get_reference_files(langpair)}))
 """

@@ -19,11 +19,6 @@ log = logging.getLogger(__name__)
 _WARNED = set()
 
 
-def ted_code(mbart: str) -> str:
-    """TED column name for an mBART code (fairseq's get_ted_lang: the first two letters)."""
-    return {"pt_XX": "pt", "zh_CN": "zh-cn"}.get(mbart, mbart.split("_")[0])
-
-
 def _detok(lang: str):
     try:
         from sacremoses import MosesDetokenizer  # type: ignore[import-not-found]

@@ -1,14 +1,12 @@
-"""WMT formats: SGML test sets (``<seg id=..>``), the WMT21+ XML test sets, and TSV training files."""
+"""WMT formats: SGML segments (``<seg id=..>``, also IWSLT's dev/test XML), TSV and RAPID XLIFF training files."""
 from __future__ import annotations
 
 import html
 import os
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 from data_prep.sources.archive import iter_text_lines, open_member
-from mtkit.errors import InputError
 
 _SEG = re.compile(r"<seg[^>]*>(.*?)</seg>", re.I)
 
@@ -21,32 +19,6 @@ def read_sgm(archive: str | os.PathLike, member: str | None = None) -> list[str]
             for m in _SEG.finditer(line):
                 out.append(html.unescape(m.group(1)).strip())
     return out
-
-
-def read_sgm_pair(archive, src_member: str, ref_member: str) -> Iterator[tuple[str, str]]:
-    a, b = read_sgm(archive, src_member), read_sgm(archive, ref_member)
-    if len(a) != len(b):
-        raise InputError(f"{archive}: {src_member} has {len(a)} segments but {ref_member} has {len(b)}")
-    yield from zip(a, b)
-
-
-def read_wmt_xml(archive, member: str | None, src_lang: str, tgt_lang: str) -> Iterator[tuple[str, str]]:
-    """WMT21+ XML: ``<doc><src lang=xx><p><seg id=..>`` with ``<ref lang=yy>``; pairs by segment id."""
-    with open_member(archive, member) as f:
-        try:
-            root = ET.parse(f).getroot()
-        except ET.ParseError as e:
-            raise InputError(f"{archive}::{member}: bad XML ({e})") from None
-    for doc in root.iter("doc"):
-        src = {s.get("id"): (s.text or "").strip() for x in doc.findall("src") if x.get("lang") == src_lang
-               for s in x.iter("seg")}
-        refs = [x for x in doc.findall("ref") if x.get("lang") == tgt_lang]
-        if not refs:
-            continue
-        ref = {s.get("id"): (s.text or "").strip() for s in refs[0].iter("seg")}
-        for k, v in src.items():
-            if k in ref:
-                yield v, ref[k]
 
 
 def read_tsv(archive, member: str | None = None, src_col: int = 0, tgt_col: int = 1,

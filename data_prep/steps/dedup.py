@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.common import LineError, atomic_open, read_pairs
+from mtkit.io import LineError, atomic_write, read_pairs
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20  # hashes read per chunk
@@ -66,7 +66,7 @@ def dedup_pairs(src_in: str | os.PathLike, tgt_in: str | os.PathLike, src_out: s
                 keep[ib[first]] = True
             c["dedup_buckets"] = buckets
             del hashes
-    with atomic_open(src_out) as fs, atomic_open(tgt_out) as ft:
+    with atomic_write(src_out) as fs, atomic_write(tgt_out) as ft:
         for i, (a, b) in enumerate(read_pairs(src_in, tgt_in, lenient=True)):
             c["in"] += 1
             if isinstance(a, LineError) or isinstance(b, LineError):

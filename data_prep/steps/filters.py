@@ -1,4 +1,4 @@
-"""Per-pair filters: overlap with held-out sets, empty sides, length, length ratio, optional fastText language ID.
+"""Per-pair filters: overlap with held-out sets, empty sides, length, length ratio, optional language ID.
 
 Every drop is counted by reason; nothing is ever re-aligned.
 """
@@ -9,7 +9,8 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
-from data_prep.common import LineError, atomic_open, read_pairs, text_hash
+from data_prep.steps import lid as language_id
+from mtkit.io import LineError, atomic_write, read_pairs, text_hash
 
 log = logging.getLogger(__name__)
 
@@ -21,80 +22,66 @@ class FilterSettings:
     max_words: int = 250
     max_ratio: float = 3.0  # longer side / shorter side, in characters
     ratio_min_chars: int = 10  # the ratio test applies only when the longer side has this many chars
-    lid_model: str | None = None  # fastText LID model path (e.g. lid.176.bin)
-    lid_threshold: float = 0.0
+    lid: str | None = None  # language-ID engine: "pycld2", "langid" or "fasttext:PATH" (see steps.lid)
+    lid_min_chars: int = language_id.DEFAULT_MIN_CHARS  # shorter sides are not judged by language ID
 
 
-_LID_CACHE: dict[str, object] = {}
+LID_BATCH = 1024
 
 
-def load_lid(path: str | None):
-    """The fastText model, or None (with a message) when no path is given or fasttext is missing."""
-    if not path:
-        return None
-    if path in _LID_CACHE:
-        return _LID_CACHE[path]
-    try:
-        import fasttext  # type: ignore[import-not-found]
-    except ImportError:
-        log.warning("LID filter skipped: the fasttext package is not installed (pip install fasttext)")
-        _LID_CACHE[path] = None
-        return None
-    if not os.path.exists(path):
-        from mtkit.errors import InputError
-
-        raise InputError(f"{path}: fastText LID model not found (download lid.176.bin or give another path)")
-    model = fasttext.load_model(path)
-    _LID_CACHE[path] = model
-    return model
-
-
-def lid_code(mbart_code: str) -> str:
-    """fastText lid.176 label for an mBART code (the ISO 639-1 part)."""
-    return mbart_code.split("_")[0]
+def drop_reason(a: str, b: str, s: FilterSettings, heldout: set[int] | None) -> str | None:
+    """Why a (stripped) pair is dropped by the rule-based filters, or None to keep it."""
+    la, lb = len(a), len(b)
+    if heldout is not None and (text_hash(a) in heldout or text_hash(b) in heldout):
+        return "drop_overlap"
+    if not a or not b:
+        return "drop_empty"
+    if min(la, lb) < s.min_chars or max(la, lb) > s.max_chars:
+        return "drop_length"
+    if len(a.split()) > s.max_words or len(b.split()) > s.max_words:
+        return "drop_length"
+    if max(la, lb) >= s.ratio_min_chars and max(la, lb) > s.max_ratio * min(la, lb):
+        return "drop_ratio"
+    return None
 
 
 def filter_pairs(src_in: str | os.PathLike, tgt_in: str | os.PathLike, src_out: str | os.PathLike,
                  tgt_out: str | os.PathLike, src_lang: str, tgt_lang: str, s: FilterSettings,
-                 heldout: set[int] | None = None, progress=None) -> Counter:
-    """Stream one pair of files through overlap removal (when ``heldout`` is given) and the filters."""
+                 heldout: set[int] | None = None) -> Counter:
+    """Stream one pair of files through overlap removal (when ``heldout`` is given) and the filters.
+
+    Pairs that pass the rules are checked by language ID (when ``s.lid`` is set) in batches; the
+    order of the kept pairs is the input order.
+    """
     c: Counter = Counter()
-    lid = load_lid(s.lid_model)
-    if s.lid_model and lid is None:
-        c["lid_skipped"] = 1
-    want = (lid_code(src_lang), lid_code(tgt_lang))
-    with atomic_open(src_out) as fs, atomic_open(tgt_out) as ft:
+    checker = language_id.PairChecker(language_id.load(s.lid), src_lang, tgt_lang, s.lid_min_chars) if s.lid else None
+    pending: list[tuple[str, str]] = []
+    with atomic_write(src_out) as fs, atomic_write(tgt_out) as ft:
+
+        def flush() -> None:
+            keep = checker.ok(pending) if checker else [True] * len(pending)
+            for (a, b), k in zip(pending, keep):
+                if k:
+                    fs.write(a + "\n")
+                    ft.write(b + "\n")
+            c["out"] += sum(keep)
+            c["drop_lid"] += len(keep) - sum(keep)
+            pending.clear()
+
         for a, b in read_pairs(src_in, tgt_in, lenient=True):
             c["in"] += 1
-            if progress is not None:
-                progress.update()
             if isinstance(a, LineError) or isinstance(b, LineError):
                 c["drop_bad_line"] += 1
                 continue
             a, b = a.strip(), b.strip()
-            la, lb = len(a), len(b)
-            if heldout is not None and (text_hash(a) in heldout or text_hash(b) in heldout):
-                c["drop_overlap"] += 1
-            elif not a or not b:
-                c["drop_empty"] += 1
-            elif min(la, lb) < s.min_chars or max(la, lb) > s.max_chars:
-                c["drop_length"] += 1
-            elif len(a.split()) > s.max_words or len(b.split()) > s.max_words:
-                c["drop_length"] += 1
-            elif max(la, lb) >= s.ratio_min_chars and max(la, lb) > s.max_ratio * min(la, lb):
-                c["drop_ratio"] += 1
-            elif lid is not None and not _lid_ok(lid, (a, b), want, s.lid_threshold):
-                c["drop_lid"] += 1
-            else:
-                fs.write(a + "\n")
-                ft.write(b + "\n")
-                c["out"] += 1
+            reason = drop_reason(a, b, s, heldout)
+            if reason:
+                c[reason] += 1
+                continue
+            pending.append((a, b))
+            if len(pending) >= LID_BATCH:
+                flush()
+        flush()
+    if c["drop_lid"] == 0:
+        c.pop("drop_lid")
     return c
-
-
-def _lid_ok(model, texts: tuple[str, str], want: tuple[str, str], threshold: float) -> bool:
-    labels, probs = model.predict(list(texts))
-    for lab, p, w in zip(labels, probs, want):
-        if lab[0] != f"__label__{w}" or p[0] < threshold:
-            return False
-    return True

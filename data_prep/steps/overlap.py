@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from data_prep.common import CORPUS_FILE_RE, read_lines, text_hash
+from data_prep.corpus_files import CORPUS_FILE_RE
+from mtkit.io import read_lines, text_hash
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -22,26 +21,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.common import (
-    StepCache,
-    clean_stale_tmp,
-    list_directions,
-    setup_progress,
-    versions,
-    write_json,
-)
+from data_prep.corpus_files import list_directions, progress_settings
+from data_prep.step_cache import StepCache
 from data_prep.steps.dedup import dedup_pairs
 from data_prep.steps.filters import FilterSettings, filter_pairs
 from data_prep.steps.overlap import heldout_hashes
+from mtkit.io import atomic_copy, clean_stale_tmp, versions, write_json
 
 log = logging.getLogger(__name__)
 STEPS = ("dedup", "clean")
-
-
-def _copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.copy.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _run_one(step: str, src_dir: str, dst_dir: str, src: str, tgt: str, settings: dict,
@@ -52,7 +40,7 @@ def _run_one(step: str, src_dir: str, dst_dir: str, src: str, tgt: str, settings
         for lang in (src, tgt):
             p = src_dir_p / f"{split}.{src}-{tgt}.{lang}"
             if p.exists():
-                _copy(p, dst_dir_p / p.name)
+                atomic_copy(p, dst_dir_p / p.name)
     a, b = (src_dir_p / f"train.{src}-{tgt}.{x}" for x in (src, tgt))
     oa, ob = (dst_dir_p / f"train.{src}-{tgt}.{x}" for x in (src, tgt))
     if a.exists() and b.exists():
@@ -110,7 +98,7 @@ def run_steps(raw: str | os.PathLike, work: str | os.PathLike, steps: tuple[str,
             else:
                 todo.append((src, tgt, cache, key, outputs))
         log.info("%s: %d of %d directions to do", step, len(todo), len(dirs))
-        bar = tqdm(total=len(todo), desc=step, unit="direction", **setup_progress())
+        bar = tqdm(total=len(todo), desc=step, unit="direction", **progress_settings())
         ex = ProcessPoolExecutor(workers) if workers > 1 and len(todo) > 1 else None
         try:
             futs = [(t, (ex.submit if ex else _immediate)(_run_one, step, str(prev), str(out), t[0], t[1],

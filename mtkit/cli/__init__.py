@@ -14,7 +14,7 @@ import sys
 
 # verb -> (module, one-line help). Order is the order shown by --help.
 VERBS: dict[str, tuple[str, str]] = {
-    "data": ("data_prep.cli", "build corpora: gettext | ml50 | flores | binarize"),
+    "data": ("mtkit.cli.data", "build corpora: gettext | ml50 | flores | binarize"),
     "extend-langs": ("mtkit.cli.extend_langs", "add languages to a pretrained mBART checkpoint"),
     "translate": ("mtkit.cli.translate", "translate files or stdin to stdout with a trained model"),
     "evaluate": ("mtkit.cli.evaluate", "BLEU / spBLEU / chrF++ / added toxicity, one or many directions"),

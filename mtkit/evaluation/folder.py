@@ -26,11 +26,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from data_prep.common import count_lines
 from mtkit.errors import InputError, MtkitError
 from mtkit.evaluation import report
 from mtkit.evaluation.scoring import parse_metrics, score_files
 from mtkit.evaluation.toxicity import ToxicityLists
+from mtkit.io import count_lines
 from mtkit.langs import (
     FLORES_TO_MBART,
     MBART_TO_FLORES,

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep.common import atomic_open
+from mtkit.io import atomic_write
 from mtkit.langs import to_flores
 
 SCORE_METRICS = ("bleu", "spbleu", "chrf++", "chrf")
@@ -275,7 +275,7 @@ def write_outputs(out_dir: str | os.PathLike, files: Mapping[str, bytes]) -> lis
         return [out / n for n in files]
     paths = []
     for name, data in files.items():
-        with atomic_open(out / name, "wb") as f:
+        with atomic_write(out / name, "wb") as f:
             f.write(data)
         paths.append(out / name)
     return paths

@@ -9,20 +9,15 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 from pathlib import Path
 
-from data_prep.common import list_directions, read_lines, read_pairs, write_json, write_lines
+from data_prep.corpus_files import list_directions
 from mtkit.errors import InputError
+from mtkit.io import atomic_copy, read_lines, read_pairs, write_json, write_lines
 from mtkit.langs import normalize, to_flores
 
 SPLIT_MAP = {"valid": "dev", "test": "devtest"}
-
-
-def _code(code: str, style: str) -> str:
-    return normalize(code, style)
 
 
 def read_flores(flores: str | os.PathLike, out: str | os.PathLike, directions: list[tuple[str, str]],
@@ -31,7 +26,7 @@ def read_flores(flores: str | os.PathLike, out: str | os.PathLike, directions: l
     flores, out = Path(flores), Path(out)
     counts = {}
     for src, tgt in directions:
-        s, t = _code(src, style), _code(tgt, style)
+        s, t = normalize(src, style), normalize(tgt, style)
         for split, fsplit in SPLIT_MAP.items():
             files = {}
             for lang, name in ((s, src), (t, tgt)):
@@ -56,11 +51,7 @@ def write_from_files(files: dict[str, str], out: str | os.PathLike, split: str) 
     if len(set(counts.values())) != 1:
         raise InputError(f"multi-way files must have the same number of lines: {counts}")
     for code, path in files.items():
-        dst = out / split / f"{to_flores(code)}.{split}"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, dst)
+        atomic_copy(path, out / split / f"{to_flores(code)}.{split}")
     return next(iter(counts.values()))
 
 
@@ -97,50 +88,3 @@ def write_from_raw(raw: str | os.PathLike, out: str | os.PathLike, pivot: str = 
             write_lines(out / fsplit / f"{to_flores(other)}.{fsplit}", (table[x] for x in common))
         result[fsplit] = len(common)
     return result
-
-
-# --- CLI ----------------------------------------------------------------------------------------
-
-def _directions(text: str) -> list[tuple[str, str]]:
-    out = []
-    for d in text.replace(",", " ").split():
-        if "-" not in d:
-            raise argparse.ArgumentTypeError(f"{d!r}: a direction is SRC-TGT, e.g. en_XX-fr_XX")
-        a, b = d.split("-", 1)
-        out.append((a, b))
-    return out
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="flores_verb", metavar="ACTION")
-    sub.required = True
-    r = sub.add_parser("read", help="Flores-200 folder -> ML50-style valid/test files")
-    r.add_argument("--flores", required=True, help="folder with dev/ and devtest/ (flores200_dataset)")
-    r.add_argument("--out", required=True, help="folder for valid.* (from dev) and test.* (from devtest)")
-    r.add_argument("--directions", required=True, type=_directions, help="e.g. en_XX-fr_XX,eng_Latn-sin_Sinh")
-    r.add_argument("--codes", choices=("mbart", "flores"), default="mbart", help="language codes in file names")
-    w = sub.add_parser("write", help="multi-way parallel source -> Flores-style dev/devtest folders")
-    w.add_argument("--out", required=True)
-    g = w.add_mutually_exclusive_group(required=True)
-    g.add_argument("--raw", help="raw folder whose directions share --pivot; valid -> dev, test -> devtest")
-    g.add_argument("--files", nargs="+", metavar="CODE=PATH", help="line-aligned files, one per language")
-    w.add_argument("--split", default="dev", choices=("dev", "devtest"), help="split written by --files")
-    w.add_argument("--pivot", default="en_XX")
-
-
-def run(args: argparse.Namespace) -> int:
-    from data_prep.cli import print_summary
-
-    if args.flores_verb == "read":
-        print_summary(read_flores(args.flores, args.out, args.directions, args.codes))
-    elif args.files:
-        files = {}
-        for item in args.files:
-            if "=" not in item:
-                raise InputError(f"{item!r}: give CODE=PATH, e.g. fra_Latn=fr.txt")
-            code, path = item.split("=", 1)
-            files[code] = path
-        print_summary({args.split: write_from_files(files, args.out, args.split)})
-    else:
-        print_summary(write_from_raw(args.raw, args.out, pivot=normalize(args.pivot, "mbart")))
-    return 0

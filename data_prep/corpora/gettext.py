@@ -11,34 +11,26 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.common import (
-    CORPUS_FILE_RE,
-    atomic_open,
-    clean_stale_tmp,
-    setup_progress,
-    text_hash,
-    versions,
-    write_json,
-)
+from data_prep.corpus_files import CORPUS_FILE_RE, SPLITS, corpus_file, progress_settings
 from data_prep.sources.gettext import (
     LOCALE_PREFERENCES,
     LOCALE_TO_MBART,
     Catalog,
-    _locale_domain_from_path,
     dpkg_owners,
     iter_catalog_files,
     load_catalog,
+    locale_domain_from_path,
 )
 from mtkit.errors import InputError
+from mtkit.io import clean_stale_tmp, text_hash, versions, write_json, write_lines
 from mtkit.langs import ML50_LANGS, to_flores, to_mbart
 
 log = logging.getLogger(__name__)
@@ -179,13 +171,13 @@ def select_catalogs(paths: list[str], langs: list[str]) -> tuple[list[tuple[str,
     wanted_locales = {loc for c in langs for loc in LOCALE_PREFERENCES[c]}
 
     def keep(path: str) -> bool:
-        locale, _ = _locale_domain_from_path(path)
+        locale, _ = locale_domain_from_path(path)
         if locale in wanted_locales:
             return True
         return locale not in LOCALE_TO_MBART and (path.endswith(".po") or locale is None)
 
     for path, data in iter_catalog_files(paths, keep):
-        locale, domain = _locale_domain_from_path(path.split("::")[-1])
+        locale, domain = locale_domain_from_path(path.split("::")[-1])
         if locale is None or locale not in LOCALE_TO_MBART:
             if path.endswith(".po") or locale is None:  # the header may name the language
                 cat = load_catalog(data, path)
@@ -241,7 +233,103 @@ def assign_splits(
     return key, dev, devtest
 
 
-# --- the command --------------------------------------------------------------------------------
+# --- the command ---------------------------------------------------------------------------------
+
+@dataclass
+class Harvest:
+    """What the catalogs gave, per language: pair occurrences and counts for the manifest."""
+    pair_counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    domains: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    packages: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+@dataclass
+class Split:
+    """English sentence -> held-out split (absent: train), and the multi-way dev/devtest rows."""
+    split_of: dict[str, str]
+    dev: list[str]
+    devtest: list[str]
+    multiway: int
+
+
+def harvest(chosen: list[tuple[str, bytes, str]], settings: CleanSettings, workers: int) -> Harvest:
+    """Parse and clean every chosen catalog (in ``workers`` processes) and gather the pairs."""
+    owners = dpkg_owners()
+    h = Harvest()
+    items = [(p, d, lang, asdict(settings)) for p, d, lang in chosen]
+    ex = ProcessPoolExecutor(workers) if workers > 1 else None
+    results = ex.map(_work, items, chunksize=16) if ex else map(_work, items)
+    try:
+        for lang, domain, path, pairs, c in tqdm(results, total=len(items), desc="catalogs", unit="file",
+                                                 **progress_settings()):
+            h.counts[lang].update(c)
+            h.counts[lang]["catalogs"] += 1
+            if pairs:
+                h.domains[lang][domain] += len(pairs)
+                h.packages[lang].add(owners.get(path, domain))
+            h.pair_counts[lang].update(pairs)
+    finally:
+        if ex is not None:
+            ex.shutdown()
+    return h
+
+
+def split_sentences(h: Harvest, found: list[str], valid_size: int, test_size: int, flores_size: int,
+                    max_heldout_fraction: float) -> Split:
+    english_by_lang = {lang: {en for en, _ in h.pair_counts[lang]} for lang in found}
+    multiway = sorted(set.intersection(*english_by_lang.values())) if found else []
+    split_of, dev, devtest = assign_splits(english_by_lang, multiway, valid_size, test_size, flores_size,
+                                           max_heldout_fraction)
+    return Split(split_of, dev, devtest, len(multiway))
+
+
+def write_raw(raw: Path, h: Harvest, found: list[str], split: Split) -> None:
+    """``raw/{split}.en_XX-{xx}.{lang}``: deduplicated pairs in hash order, each in its sentence's split."""
+    for lang in found:
+        c = h.counts[lang]
+        c["after_clean"] = c.pop("pairs", 0)
+        c["after_dedup"] = len(h.pair_counts[lang])
+        ordered = sorted(h.pair_counts[lang], key=lambda p: (text_hash(p[0]), p[0], p[1]))
+        by_split: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
+        for en, xx in ordered:
+            by_split[split.split_of.get(en, "train")].append((en, xx))
+        for name, rows in by_split.items():
+            for side, idx in ((ENGLISH, 0), (lang, 1)):
+                write_lines(corpus_file(raw, name, ENGLISH, lang, side), (r[idx] for r in rows))
+            c[name] = len(rows)
+
+
+def remove_stale(out: Path, found: list[str]) -> None:
+    """Files of an earlier build with other languages would be read as part of this corpus: remove them."""
+    raw = out / "raw"
+    written = {corpus_file(raw, sp, ENGLISH, lang, side).name for lang in found for sp in SPLITS
+               for side in (ENGLISH, lang)}
+    for p in (raw.iterdir() if raw.is_dir() else ()):
+        if CORPUS_FILE_RE.match(p.name) and p.name not in written:
+            log.info("removing %s (not part of this build)", p)
+            p.unlink()
+    for name in ("dev", "devtest"):
+        keep = {f"{to_flores(c)}.{name}" for c in [ENGLISH] + found}
+        folder = out / "flores" / name
+        for p in (folder.iterdir() if folder.is_dir() else ()):
+            if p.name.endswith(f".{name}") and p.name not in keep:
+                p.unlink()
+
+
+def write_flores(folder: Path, h: Harvest, found: list[str], split: Split) -> None:
+    """Multi-way Flores-style dev/devtest: the most frequent translation of each English sentence."""
+    held = set(split.dev) | set(split.devtest)
+    best: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    for lang in found:
+        for (en, xx), n in h.pair_counts[lang].items():
+            if en in held and (-n, xx) < best[lang].get(en, (1, "")):
+                best[lang][en] = (-n, xx)
+    for name, sents in (("dev", split.dev), ("devtest", split.devtest)):
+        write_lines(folder / name / f"{to_flores(ENGLISH)}.{name}", sents)
+        for lang in found:
+            write_lines(folder / name / f"{to_flores(lang)}.{name}", (best[lang][en][1] for en in sents))
+
 
 def build(
     out: str | os.PathLike,
@@ -259,8 +347,8 @@ def build(
     """Build ``out/raw``, ``out/flores`` and ``out/manifest.json`` from gettext catalogs.
 
     ``langs``: mBART or Flores codes (default: every ML50 language found). Returns the manifest.
+    The same catalogs and settings give byte-identical files, whatever ``out`` and ``workers`` are.
     """
-    t0 = time.time()
     out = Path(out)
     catalogs = list(catalogs or DEFAULT_CATALOGS)
     wanted = resolve_langs(langs) or [c for c in ML50_LANGS if c != ENGLISH]
@@ -271,104 +359,30 @@ def build(
             f"no gettext catalogs for {', '.join(wanted)} under {', '.join(catalogs)}; "
             "give --catalogs a folder or tarball of .mo/.po files"
         )
-    owners = dpkg_owners()
-    pair_counts: dict[str, Counter] = defaultdict(Counter)  # (en, xx) -> occurrences, per language
-    counts: dict[str, Counter] = defaultdict(Counter)
-    domains: dict[str, Counter] = defaultdict(Counter)
-    packages: dict[str, set[str]] = defaultdict(set)
-    items = [(p, d, lang, asdict(settings)) for p, d, lang in chosen]
-    bar = tqdm(total=len(items), desc="catalogs", unit="file", **setup_progress())
-    if workers > 1:
-        ex = ProcessPoolExecutor(workers)
-        results = ex.map(_work, items, chunksize=16)
-    else:
-        ex = None
-        results = map(_work, items)
-    try:
-        for lang, domain, path, pairs, c in results:
-            counts[lang].update(c)
-            counts[lang]["catalogs"] += 1
-            if pairs:
-                domains[lang][domain] += len(pairs)
-                packages[lang].add(owners.get(path, domain))
-            for p in pairs:
-                pair_counts[lang][p] += 1
-            bar.update()
-    finally:
-        bar.close()
-        if ex is not None:
-            ex.shutdown()
-    found = [c for c in wanted if pair_counts.get(c)]
+    h = harvest(chosen, settings, workers)
+    found = [c for c in wanted if h.pair_counts.get(c)]
     missing = [c for c in wanted if c not in found]
     if missing:
         log.warning("no usable catalog pairs for: %s", ", ".join(missing))
-    english_by_lang = {lang: {en for en, _ in pair_counts[lang]} for lang in found}
-    multiway = sorted(set.intersection(*english_by_lang.values())) if found else []
-    split_of, dev, devtest = assign_splits(
-        english_by_lang, multiway, valid_size, test_size, flores_size, max_heldout_fraction)
-
+    split = split_sentences(h, found, valid_size, test_size, flores_size, max_heldout_fraction)
     clean_stale_tmp(out)
-    raw = out / "raw"
-    for lang in found:
-        counts[lang]["after_clean"] = counts[lang].pop("pairs", 0)
-        counts[lang]["after_dedup"] = len(pair_counts[lang])
-        ordered = sorted(pair_counts[lang], key=lambda p: (text_hash(p[0]), p[0], p[1]))
-        by_split: dict[str, list[tuple[str, str]]] = {"train": [], "valid": [], "test": []}
-        for en, xx in ordered:
-            by_split[split_of.get(en, "train")].append((en, xx))
-        for split, rows in by_split.items():
-            for side, idx in ((ENGLISH, 0), (lang, 1)):
-                with atomic_open(raw / f"{split}.{ENGLISH}-{lang}.{side}") as f:
-                    for r in rows:
-                        f.write(r[idx] + "\n")
-            counts[lang][split] = len(rows)
-
-    # files of an earlier run with other languages would be read as part of this corpus: remove them
-    written = {f"{sp}.{ENGLISH}-{lang}.{side}" for lang in found for sp in ("train", "valid", "test")
-               for side in (ENGLISH, lang)}
-    for p in (raw.iterdir() if raw.is_dir() else ()):
-        if CORPUS_FILE_RE.match(p.name) and p.name not in written:
-            log.info("removing %s (not part of this build)", p)
-            p.unlink()
-    for split in ("dev", "devtest"):
-        keep = {f"{to_flores(c)}.{split}" for c in [ENGLISH] + found}
-        folder = out / "flores" / split
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.endswith(f".{split}") and p.name not in keep:
-                    p.unlink()
-
-    # multi-way Flores-style folders: the most frequent translation of each English sentence
-    flores_langs = [ENGLISH] + found
-    held = set(dev) | set(devtest)
-    best: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
-    for lang in found:
-        for (en, xx), n in pair_counts[lang].items():
-            if en in held and (-n, xx) < best[lang].get(en, (1, "")):
-                best[lang][en] = (-n, xx)
-    for split, sents in (("dev", dev), ("devtest", devtest)):
-        for lang in flores_langs:
-            with atomic_open(out / "flores" / split / f"{to_flores(lang)}.{split}") as f:
-                for en in sents:
-                    if lang == ENGLISH:
-                        f.write(en + "\n")
-                    else:
-                        f.write(best[lang][en][1] + "\n")
+    write_raw(out / "raw", h, found, split)
+    remove_stale(out, found)
+    write_flores(out / "flores", h, found, split)
     manifest = {
         "command": "mtkit data gettext",
         "catalogs": catalogs,
         "settings": {**asdict(settings), "valid_size": valid_size, "test_size": test_size,
                      "flores_size": flores_size, "max_heldout_fraction": max_heldout_fraction,
-                     "langs": wanted, "workers": workers},
+                     "langs": wanted},
         "versions": versions(),
-        "directions": {f"{ENGLISH}-{lang}": dict(counts[lang]) for lang in found},
+        "directions": {f"{ENGLISH}-{lang}": dict(h.counts[lang]) for lang in found},
         "languages_missing": missing,
         "locales_used": locales_used,
-        "packages": {lang: sorted(packages[lang]) for lang in found},
-        "domains": {lang: dict(domains[lang].most_common()) for lang in found},
-        "flores": {"langs": [to_flores(c) for c in flores_langs], "dev": len(dev), "devtest": len(devtest),
-                   "multiway_candidates": len(multiway)},
-        "seconds": round(time.time() - t0, 1),
+        "packages": {lang: sorted(h.packages[lang]) for lang in found},
+        "domains": {lang: dict(h.domains[lang].most_common()) for lang in found},
+        "flores": {"langs": [to_flores(c) for c in [ENGLISH] + found], "dev": len(split.dev),
+                   "devtest": len(split.devtest), "multiway_candidates": split.multiway},
     }
     write_json(out / "manifest.json", manifest)
     return manifest
