@@ -107,7 +107,8 @@ def artifact_requirements(path: Path) -> list[str]:
         return _metadata_requirements(f.read().decode("utf-8"))
 
 
-def build_wheel(sdist: Path, wheelhouse: Path, extensions: str, jobs: int) -> Path:
+def build_wheel(sdist: Path, wheelhouse: Path, extensions: str, jobs: int,
+                only: tuple[str, ...] | None = None) -> Path:
     """Run fairseq's own setup.py from ``sdist`` with the settings above; return the wheel."""
     out = wheelhouse / f"recipe{RECIPE}"
     out.mkdir(parents=True, exist_ok=True)
@@ -125,15 +126,16 @@ def build_wheel(sdist: Path, wheelhouse: Path, extensions: str, jobs: int) -> Pa
 
     original_setup = setuptools.setup
     tag = label(extensions)
+    keep = only if only is not None else (TEXT_EXTENSIONS if extensions == "text" else None)
 
     def setup(**kw):  # noqa: ANN003 - setuptools.setup's keywords
         names = [e.name for e in kw.get("ext_modules", [])]
-        if extensions == "text":
-            missing = [n for n in TEXT_EXTENSIONS if n not in names]
+        if keep is not None:
+            missing = [n for n in keep if n not in names]
             if missing:
                 raise SystemExit(f"setup_helper: {sdist.name} does not define the extensions {missing}; "
                                  f"it defines {names}")
-            kw["ext_modules"] = [e for e in kw["ext_modules"] if e.name in TEXT_EXTENSIONS]
+            kw["ext_modules"] = [e for e in kw["ext_modules"] if e.name in keep]
         kw["install_requires"] = [r for r in kw.get("install_requires", [])
                                   if parse(r).name not in DROPPED_REQUIREMENTS]
         kw["version"] = f"{kw['version']}+{tag}"
