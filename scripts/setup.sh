@@ -36,7 +36,7 @@ TIMES="${MTKIT_SETUP_TIMES:-}"
 for arg in "$@"; do
   case "$arg" in
     --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune,lid" ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
