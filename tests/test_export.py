@@ -63,18 +63,26 @@ def test_ct2_export_layout(ct2_dir):
     assert "__de_DE__" in vocab and vocab[1] == "<blank>"
 
 
-def test_hf_logits_match_fairseq(tiny_model, tmp_path):
-    import torch
-
+@pytest.fixture(scope="module")
+def hf_export(tiny_model, tmp_path_factory):
     from mtkit.export import hf as hfx
     from mtkit.model_folder import build_model, find_files
 
     files = find_files(tiny_model.root)
     lm = build_model(files)
-    out = hfx.export_hf(files, tmp_path / "hf", loaded=lm)
+    out = hfx.export_hf(files, tmp_path_factory.mktemp("hf") / "hf", loaded=lm)
+    return files, lm, out
+
+
+def test_hf_logits_match_fairseq(tiny_model, hf_export):
+    import torch
+    import transformers
+
+    from mtkit.export import hf as hfx
+
+    files, lm, out = hf_export
     assert {"config.json", "model.safetensors", "sentencepiece.bpe.model", "vocab.json"} <= {
         p.name for p in out.iterdir()}
-    transformers = hfx.import_transformers()
     hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(str(out)).eval()
     assert type(hf).__name__ == "MBartForConditionalGeneration"
     import sentencepiece as spm
@@ -93,6 +101,104 @@ def test_hf_logits_match_fairseq(tiny_model, tmp_path):
     print(f"HF vs fairseq max |logit diff| = {diff:.2e}")
     assert diff < 1e-4
     assert hfx.compare_logits(lm, out, *hfx.sample_ids(lm)) < 1e-4
+
+
+# What a user does with the exported folder, in a fresh interpreter of the project's venv that
+# imports neither mtkit nor fairseq: plain transformers, the folder's SentencePiece model and
+# vocab.json, and the language tokens that mtkit_hf.json names (source token first, target token
+# forced after the decoder's start token).
+HF_USER_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+import sentencepiece as spm
+import torch
+import transformers
+
+folder, src_lang, tgt_lang, beam = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+meta = json.loads((folder / "mtkit_hf.json").read_text())
+vocab = json.loads((folder / "vocab.json").read_text())
+pieces_of = {i: p for p, i in vocab.items()}
+sp = spm.SentencePieceProcessor(model_file=str(folder / meta["spm"]))
+model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+cfg = model.config
+langtok = meta["lang_token_ids"]
+special = {cfg.pad_token_id, cfg.eos_token_id, cfg.bos_token_id, *langtok.values()}
+out = []
+for line in sys.stdin.read().split("\n")[:-1]:
+    ids = [langtok[src_lang]] + [vocab.get(p, vocab["<unk>"]) for p in sp.encode(line, out_type=str)]
+    ids.append(cfg.eos_token_id)
+    with torch.no_grad():
+        gen = model.generate(torch.tensor([ids]), num_beams=beam, forced_bos_token_id=langtok[tgt_lang],
+                             max_length=cfg.max_position_embeddings, length_penalty=1.0, early_stopping=True,
+                             do_sample=False)
+    out.append(sp.decode_pieces([pieces_of[i] for i in gen[0].tolist() if i not in special]))
+print(json.dumps({"transformers": transformers.__version__, "lines": out,
+                  "mtkit_or_fairseq_imported": any(m in sys.modules for m in ("mtkit", "fairseq"))}))
+"""
+
+
+def _beam_scores(folder: Path, src_lang: str, tgt_lang: str, source: str, hyp: str) -> tuple[float, float]:
+    """A finished hypothesis's score as fairseq's beam search and as transformers' compute it.
+
+    Both divide the summed log-probabilities by the same length (target-language token, pieces,
+    </s>; length penalty 1). fairseq's sum includes the log-probability the model gives the
+    target-language token it is forced to emit; transformers' ForcedBOSTokenLogitsProcessor sets
+    that token's score to 0, so its sum leaves it out."""
+    import json
+
+    import sentencepiece as spm
+    import torch
+    import transformers
+
+    meta = json.loads((folder / "mtkit_hf.json").read_text())
+    vocab = json.loads((folder / "vocab.json").read_text())
+    sp = spm.SentencePieceProcessor(model_file=str(folder / meta["spm"]))
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    eos, langtok = model.config.eos_token_id, meta["lang_token_ids"]
+    src = [langtok[src_lang]] + [vocab[p] for p in sp.encode(source, out_type=str)] + [eos]
+    tgt = [langtok[tgt_lang]] + [vocab[p] for p in sp.encode(hyp, out_type=str)] + [eos]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([[eos] + tgt[:-1]])).logits[0]
+    lp = torch.log_softmax(logits, -1).gather(1, torch.tensor(tgt)[:, None])[:, 0].tolist()
+    return sum(lp) / len(tgt), sum(lp[1:]) / len(tgt)
+
+
+@pytest.mark.parametrize("src,tgt,pair", [("en_XX", "de_DE", "en_XX-de_DE"), ("fr_XX", "en_XX", "en_XX-fr_XX")])
+def test_hf_folder_with_plain_transformers_translates_like_mtkit(tiny_model, hf_export, src, tgt, pair):
+    """Beam search (5) in transformers on the exported folder vs `mtkit translate` on the model folder.
+
+    Lines may differ only where the two beam searches' scoring conventions disagree (see
+    :func:`_beam_scores`): fairseq's score must prefer mtkit's output and transformers' score
+    the output of transformers. Any other difference fails."""
+    import json
+
+    _, _, out = hf_export
+    sources = _lines(tiny_model, pair, src)
+    text = "\n".join(sources) + "\n"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("PYTHONPATH", None)  # a user's interpreter: nothing from this checkout on the path
+    hf = subprocess.run([sys.executable, "-c", HF_USER_SCRIPT, str(out), src, tgt, "5"], input=text,
+                        capture_output=True, text=True, env=env, cwd=out)
+    assert hf.returncode == 0, hf.stderr[-3000:]
+    res = json.loads(hf.stdout.strip().splitlines()[-1])
+    assert not res["mtkit_or_fairseq_imported"]
+    mt = subprocess.run([str(BIN / "mtkit"), "translate", "-m", str(tiny_model.root), "--src-lang", src,
+                         "--tgt-lang", tgt, "--beam", "5", "--no-progress"], input=text, capture_output=True,
+                        text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert mt.returncode == 0, mt.stderr[-3000:]
+    ours = mt.stdout.split("\n")[:-1]
+    theirs = res["lines"]
+    assert len(ours) == len(theirs) == len(sources)
+    same = sum(a == b for a, b in zip(ours, theirs))
+    print(f"transformers {res['transformers']} beam 5 vs mtkit translate {src}-{tgt}: {same}/{len(ours)} identical")
+    assert same >= 0.9 * len(ours)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            fs_ours, hf_ours = _beam_scores(out, src, tgt, sources[i], a)
+            fs_theirs, hf_theirs = _beam_scores(out, src, tgt, sources[i], b)
+            print(f"  line {i}: mtkit {a!r} (fairseq score {fs_ours:.4f}, transformers score {hf_ours:.4f}) vs "
+                  f"transformers {b!r} ({fs_theirs:.4f}, {hf_theirs:.4f})")
+            assert fs_ours >= fs_theirs and hf_theirs >= hf_ours, (i, a, b)
 
 
 def test_hf_refuses_unmappable():

@@ -200,8 +200,9 @@ def _hf_rename_fairseq_keys():
 def test_keys_follow_hf_nllb_moe_converter(moe_runs, tmp_path) -> None:  # noqa: ANN001
     """One file per expert (as the converter reads them) renamed by the converter's rules gives
     exactly the layer parameters of transformers' NllbMoeModel of the same shape."""
+    import transformers
+
     from mtkit import checkpoint
-    from mtkit.export.hf import import_transformers
     from mtkit.moe_checkpoint import reshard
 
     rename = _hf_rename_fairseq_keys()
@@ -213,7 +214,6 @@ def test_keys_follow_hf_nllb_moe_converter(moe_runs, tmp_path) -> None:  # noqa:
         part = checkpoint.load(tmp_path / f"ck-rank-{e}.pt")["model"]
         assert all(".experts.0." in k for k in part)
         ours |= set(rename(dict.fromkeys(part), expert_idx=e))
-    transformers = import_transformers()
     cfg = transformers.NllbMoeConfig(vocab_size=200, d_model=64, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=128,
                         decoder_ffn_dim=128, encoder_attention_heads=4, decoder_attention_heads=4, num_experts=4,
                         encoder_sparse_step=2, decoder_sparse_step=2)

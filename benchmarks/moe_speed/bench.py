@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     micro, glob = ours("micro"), ours("global")
     dense = nn.Sequential(nn.Linear(M, 2 * F), nn.ReLU(), nn.Linear(2 * F, M)).to(dev)  # top-2 active FLOPs
 
-    from mtkit.export.hf import import_transformers
-
-    tf = import_transformers()
+    import transformers as tf
     from transformers.models.nllb_moe.modeling_nllb_moe import NllbMoeSparseMLP
 
     cfg = tf.NllbMoeConfig(d_model=M, num_experts=E, expert_capacity=2 * -(-S // E), second_expert_policy="all",

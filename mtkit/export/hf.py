@@ -38,30 +38,6 @@ class UnmappableModelError(MtkitError):
     """The checkpoint's architecture has no equivalent transformers class."""
 
 
-def import_transformers() -> Any:
-    """Import transformers, steering it around a broken torchaudio (a CUDA build next to CPU torch)."""
-    try:
-        import torchaudio  # noqa: F401
-    except Exception:  # noqa: BLE001 - any failure means: hide it from transformers
-        import transformers.utils.import_utils as iu
-
-        orig = iu._is_package_available
-        if not getattr(orig, "_mtkit_patched", False):
-            def patched(name: str, return_version: bool = False) -> Any:
-                if name == "torchaudio":
-                    return (False, "N/A")
-                return orig(name, return_version=return_version)
-
-            patched._mtkit_patched = True  # type: ignore[attr-defined]
-            iu._is_package_available = patched
-            cache_clear = getattr(iu.is_torchaudio_available, "cache_clear", None)
-            if cache_clear:
-                cache_clear()
-    import transformers
-
-    return transformers
-
-
 def _g(args: Any, name: str, default: Any = None) -> Any:
     return getattr(args, name, default)
 
@@ -118,7 +94,8 @@ def check_mappable(args: Any, state: dict[str, Any]) -> str:
 
 
 def hf_config(args: Any, kind: str, vocab_size: int, pad: int, bos: int, eos: int) -> Any:
-    transformers = import_transformers()
+    import transformers
+
     common = dict(
         vocab_size=vocab_size, d_model=args.encoder_embed_dim,
         encoder_layers=args.encoder_layers, decoder_layers=args.decoder_layers,
@@ -188,7 +165,8 @@ def export_hf(files: ModelFiles, out: str | os.PathLike, trust: bool = False, fo
     pos = state.get("encoder.embed_positions.weight")
     if kind == "mbart" and (d.pad() != 1 or pos is None or pos.shape[0] != lm.args.max_source_positions + 2):
         raise UnmappableModelError("learned positions with padding_idx != 1 do not match HF's offset of 2")
-    transformers = import_transformers()
+    import transformers
+
     cfg = hf_config(lm.args, kind, vocab_size=state["encoder.embed_tokens.weight"].shape[0],
                     pad=d.pad(), bos=d.bos(), eos=d.eos())
     cls = transformers.MBartForConditionalGeneration if kind == "mbart" else transformers.M2M100ForConditionalGeneration
@@ -241,8 +219,8 @@ def _metadata(lm: LoadedModel, files: ModelFiles, architecture: str, vocab: dict
 def compare_logits(lm: LoadedModel, hf_dir: str | os.PathLike, src: list[int], prev: list[int]) -> float:
     """Max |logit difference| between fairseq and the HF folder on one (src, prev_output) pair."""
     import torch
+    import transformers
 
-    transformers = import_transformers()
     hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(str(hf_dir)).eval()
     s = torch.tensor([src])
     p = torch.tensor([prev])
