@@ -46,8 +46,11 @@ def pval(p: float | None) -> str:
 
 
 def mark(diff: Mapping[str, Any], alpha: float) -> tuple[str, str]:
-    """(symbol, style) of a difference: significant by the paired bootstrap at level ``alpha``."""
-    if diff["p_bs"] < alpha:
+    """(symbol, style) of a difference: significant by the paired bootstrap at level ``alpha``.
+
+    A zero difference is never marked: sacrebleu's p-value of two identical outputs is 1/(N+1)
+    (it counts resampled differences strictly greater than the observed one)."""
+    if diff["p_bs"] < alpha and diff["delta"] != 0:
         return (UP, "better") if diff["delta"] > 0 else (DOWN, "worse")
     return "", ""
 
