@@ -132,10 +132,6 @@ def _load(args: argparse.Namespace, systems: list[Any]) -> tuple[list[Any], dict
     return load_folders(systems, args.ref_dir, split=args.split, src_dir=args.src_dir, missing=args.missing)
 
 
-def _metrics(args: argparse.Namespace) -> str:
-    return args.metrics or ("bleu,spbleu,chrf++" if args.spm_model else "bleu,chrf++")
-
-
 def run(args: argparse.Namespace) -> int:
     from mtkit.evaluation.compare import CompareSettings, compare_systems, write_report
     from mtkit.evaluation.compare_inputs import parse_systems
@@ -144,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("sacrebleu").setLevel(logging.WARNING)  # its tests log every step at INFO
     systems = parse_systems(args.systems)
     settings = CompareSettings(
-        metrics=_metrics(args), n_bootstrap=args.bootstrap, n_trials=args.ar_trials, seed=args.seed,
+        metrics=args.metrics, n_bootstrap=args.bootstrap, n_trials=args.ar_trials, seed=args.seed,
         min_lines=args.min_lines, alpha=args.alpha, tokenize=args.tokenize, lowercase=args.lowercase,
         spm_model=args.spm_model, spm_name=args.spm_name, examples=args.examples, ngrams=args.ngrams,
         ngram_order=args.ngram_order, chrf_cutoffs=args.chrf_buckets, length_cutoffs=args.length_buckets,

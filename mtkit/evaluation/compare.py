@@ -35,7 +35,7 @@ from mtkit.evaluation.compare_stats import (
     paired_tests,
 )
 from mtkit.evaluation.report import KINDS, class_of, direction_kind
-from mtkit.evaluation.scoring import DEFAULT_METRICS, load_spm, make_metric, parse_metrics
+from mtkit.evaluation.scoring import load_spm, make_metric, parse_metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ DEFAULT_MIN_LINES = 100
 class CompareSettings:
     """Everything that changes a number in the report (all of it is written into the report)."""
 
-    metrics: Sequence[str] = DEFAULT_METRICS
+    metrics: str | Sequence[str] | None = None  # None: bleu, chrf++ (+ spbleu with spm_model)
     n_bootstrap: int = DEFAULT_BOOTSTRAP
     n_trials: int = DEFAULT_AR_TRIALS
     seed: int = DEFAULT_SEED
@@ -69,7 +69,7 @@ class CompareSettings:
     extra: dict[str, Any] = field(default_factory=dict)  # inputs to record (folders, split, classes)
 
     def __post_init__(self) -> None:
-        self.metrics = parse_metrics(self.metrics)
+        self.metrics = parse_metrics(self.metrics, self.spm_model)
         bad = [m for m in self.metrics if m not in SCORE_METRICS]
         if bad:
             raise MtkitError(f"compare scores {', '.join(SCORE_METRICS)}; not {', '.join(bad)}")
