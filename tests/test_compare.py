@@ -339,3 +339,21 @@ def test_bad_input_writes_nothing(data, tmp_path, capsys):
     assert mtkit_main(["compare", f"base={data / 'base'}", f"new={data / 'new'}", "--out", str(out)]) == 2
     assert "give --ref-dir" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_flores_layout_and_a_direction_without_english(tmp_path):
+    fix = Path(__file__).parent / "fixtures" / "evaluate"
+    other = tmp_path / "other"
+    other.mkdir()
+    for p in (fix / "flores_hyps").iterdir():  # the second system drops each line's first word
+        lines = p.read_text(encoding="utf-8").splitlines()
+        (other / p.name).write_text("".join(" ".join(x.split()[1:]) + "\n" for x in lines), encoding="utf-8")
+    out = tmp_path / "cmp"
+    assert mtkit_main(["compare", f"a={fix / 'flores_hyps'}", f"b={other}", "--ref-dir", str(fix / "flores"),
+                       "--min-lines", "1", "--out", str(out), *FAST]) == 0
+    r = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert list(r["directions"]) == ["deu_Latn-fra_Latn", "eng_Latn-deu_Latn"]
+    assert r["directions"]["deu_Latn-fra_Latn"]["kind"] == "x->y"
+    assert r["directions"]["deu_Latn-fra_Latn"]["files"]["reference"].endswith("devtest/fra_Latn.devtest")
+    assert set(r["groups"]) == {"all", "en->x", "x->y"}
+    assert all(d["differences"]["chrf++"]["b"]["delta"] < 0 for d in r["directions"].values())
