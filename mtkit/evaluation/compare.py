@@ -133,7 +133,7 @@ class _WordCounts:
         return self.cache[lang], None
 
 
-def _analyses(d: Direction, systems: Sequence[str], stats: dict[str, Stats], s: CompareSettings, spm: Any,
+def _analyses(d: Direction, systems: Sequence[str], stats: dict[str, Stats], s: CompareSettings,
               words: _WordCounts) -> dict[str, Any]:
     if SENTENCE_METRIC in stats:
         sent_stats = stats[SENTENCE_METRIC]
@@ -202,7 +202,7 @@ def compare_systems(directions: Sequence[Direction], systems: Sequence[str], *,
             "class": class_of(d.src_lang, d.tgt_lang, classes), "n_lines": d.n_lines,
             "in_averages": d.n_lines >= s.min_lines, "files": d.files, "notes": d.notes, **record,
         }
-        record["analyses"] = _analyses(d, systems, stats, s, spm, words)
+        record["analyses"] = _analyses(d, systems, stats, s, words)
         scored[d.name] = _Scored(record, stats)
         log.info("%s: %s", d.name, _summary(record, systems))
     records = {name: sc.record for name, sc in scored.items()}
