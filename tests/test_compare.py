@@ -108,6 +108,7 @@ def test_marks_need_a_significant_nonzero_difference():
                                     100, 100, seed=1)
     assert p_bs["bleu"]["same"] == 1 / 101 and p_ar["bleu"]["same"] == 1 / 101
     assert mark({"delta": 0.0, "p_bs": p_bs["bleu"]["same"]}, 0.05)[0] == ""
+    assert mark({"delta": 0.0014, "p_bs": 0.001}, 0.05)[0] == ""  # shows as +0.00
 
 
 # ---------------------------------------------------------------------------------------------

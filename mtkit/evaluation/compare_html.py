@@ -20,6 +20,7 @@ from mtkit.evaluation.compare_tables import (
     averages_table,
     direction_scores_table,
     length_table,
+    mark,
     ngram_tables,
     num,
     overview_table,
@@ -159,7 +160,7 @@ def _forest_rows(items: Mapping[str, Any], metric: str, system: str, alpha: floa
     rows = []
     for name, r in items.items():
         d = r["differences"][metric][system]
-        style = ("better" if d["delta"] > 0 else "worse") if d["p_bs"] < alpha else ""
+        style = mark(d, alpha)[1]
         rows.append((name + (" \u2020" if name in small else ""), d["delta"], d["low"], d["high"],
                      style or ("small" if name in small else "")))
     return rows

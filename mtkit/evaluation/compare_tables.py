@@ -45,19 +45,20 @@ def pval(p: float | None) -> str:
     return "-" if p is None else f"{p:.4f}"
 
 
-def mark(diff: Mapping[str, Any], alpha: float) -> tuple[str, str]:
+def mark(diff: Mapping[str, Any], alpha: float, width: int = 2) -> tuple[str, str]:
     """(symbol, style) of a difference: significant by the paired bootstrap at level ``alpha``.
 
-    A zero difference is never marked: sacrebleu's p-value of two identical outputs is 1/(N+1)
-    (it counts resampled differences strictly greater than the observed one)."""
-    if diff["p_bs"] < alpha and diff["delta"] != 0:
+    A difference that shows as zero at ``width`` decimals is never marked: sacrebleu's p-value of
+    two identical outputs is 1/(N+1) (it counts resampled differences strictly greater than the
+    observed one), and a "significant" 0.001 BLEU says nothing a reader can use."""
+    if diff["p_bs"] < alpha and round(diff["delta"], width) != 0:
         return (UP, "better") if diff["delta"] > 0 else (DOWN, "worse")
     return "", ""
 
 
 def delta_cell(diff: Mapping[str, Any], alpha: float, width: int = 2, interval: bool = False) -> Cell:
     """The difference with its significance mark (and, with ``interval``, its 95 % interval)."""
-    sym, style = mark(diff, alpha)
+    sym, style = mark(diff, alpha, width)
     text = f"{diff['delta']:+.{width}f}{(' ' + sym) if sym else ''}"
     if interval:
         text += f" [{diff['low']:+.{width}f}, {diff['high']:+.{width}f}]"
