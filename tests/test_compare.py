@@ -318,6 +318,7 @@ def test_one_direction_from_files(data, tmp_path, capsys):
                        "--ref", str(raw / "test.en_XX-fr_XX.fr_XX"), "--src", str(raw / "test.en_XX-fr_XX.en_XX"),
                        "--src-lang", "en_XX", "--tgt-lang", "fr_XX", "--out", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
+    assert printed.startswith("paired bootstrap: 200 resamples; approximate randomization: 300 trials; seed 12345")
     assert re.search(r"all\s+BLEU\s+new: \+\d+\.\d\d \[\+\d+\.\d\d, \+\d+\.\d\d\] 0\.\d{4} 0\.\d{4}", printed)
     r = json.loads((out / "compare.json").read_text(encoding="utf-8"))
     assert list(r["directions"]) == ["en_XX-fr_XX"] and r["directions"]["en_XX-fr_XX"]["n_lines"] == 110

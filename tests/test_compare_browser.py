@@ -1,10 +1,12 @@
 """mtkit compare's HTML report in a real headless Chromium: the page renders without console errors,
 the overview and direction sections are in the DOM, tables sort, links and the back button work, and
-a screenshot is taken. The slow test compares real fairseq-generate output of the tiny model."""
+a screenshot is taken. The slow test compares real fairseq-generate output of the tiny model; with
+MTKIT_COMPARE_SCREENSHOT=docs/compare_report.png it keeps its screenshot there (the README's)."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +130,6 @@ def test_real_comparison_of_the_tiny_model_in_the_browser(tiny_model, tmp_path, 
     assert all(d["scores"]["bleu"]["greedy"]["score"] > 20 for d in r["directions"].values())  # it learned
     with chromium() as driver:
         check_report(driver, out / "compare.html", "en_XX-de_DE", tmp_path / "tiny.png")
+    keep = os.environ.get("MTKIT_COMPARE_SCREENSHOT")  # e.g. docs/compare_report.png for the README
+    if keep:
+        shutil.copyfile(tmp_path / "tiny.png", keep)

@@ -6,8 +6,7 @@
 #
 # 1. recipes/mini/run.sh with the environment given (stages already done in MINI_WORK are skipped);
 # 2. mtkit compare on its eval/ folders (the command the recipe's evaluate stage should run);
-# 3. compare.json and report.md copied to benchmarks/compare/mini/, the screenshot to
-#    docs/compare_report.png.
+# 3. compare.json, report.md and the run's stage timings copied to benchmarks/compare/mini/.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
@@ -19,5 +18,4 @@ mtkit compare "bilingual=$WORK/eval/bilingual/hyp" "multilingual=$WORK/eval/m2m/
   --ref-dir "$WORK/data/raw" --split test --train-dir "$WORK/data/raw" \
   --resource-thresholds "high=30000,mid=5000,low=500,very low=0" --out "$WORK/compare"
 mkdir -p benchmarks/compare/mini
-cp "$WORK/compare/compare.json" "$WORK/compare/report.md" benchmarks/compare/mini/
-bash scripts/screenshot.sh "$WORK/compare/compare.html" docs/compare_report.png 1400 1100
+cp "$WORK/compare/compare.json" "$WORK/compare/report.md" "$WORK/timings.tsv" benchmarks/compare/mini/

@@ -167,9 +167,11 @@ def summary(result: dict[str, Any]) -> str:
     """The averages (or, without any, each direction) as printed lines."""
     from mtkit.evaluation.compare_tables import LABELS
 
-    base = result["baseline"]
+    base, s = result["baseline"], result["settings"]
     rows = result["groups"] or result["directions"]
-    lines = [f"{'group' if result['groups'] else 'direction':<18} metric   system: \u0394 to {base} "
+    lines = [f"paired bootstrap: {s['n_bootstrap']} resamples; approximate randomization: {s['n_trials']} "
+             f"trials; seed {s['seed']}",
+             f"{'group' if result['groups'] else 'direction':<18} metric   system: \u0394 to {base} "
              "[95% interval] p(bs) p(ar)"]
     for name, g in rows.items():
         for m, per in g["differences"].items():
