@@ -7,7 +7,7 @@
 # Environment:
 #   MTKIT_VENV                venv folder (default: .venv in the repository)
 #   PYTHON                    interpreter used to create it (default: python3; needs >= 3.10)
-#   MTKIT_EXTRAS              extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko,tune,lid)
+#   MTKIT_EXTRAS              extras to install, e.g. "ct2,hf" (--test sets test,ct2,hf,dev,ja,ko,tune,lid,compare)
 #   MTKIT_TORCH_VERSION       torch version installed on machines without CUDA (default 2.13.0)
 #   MTKIT_TORCH_INDEX         index of CPU-only torch wheels (default: PyTorch's CPU index)
 #   MTKIT_FAIRSEQ_EXTENSIONS  text (default: the 3 extensions text work needs) or all (adds libnat,
@@ -35,7 +35,7 @@ TIMES="${MTKIT_SETUP_TIMES:-}"
 
 for arg in "$@"; do
   case "$arg" in
-    --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune,lid" ;;
+    --test) EXTRAS="test,ct2,hf,dev,ja,ko,tune,lid,compare" ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac

@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "extend-langs": ("mtkit.cli.extend_langs", "add languages to a pretrained mBART checkpoint"),
     "translate": ("mtkit.cli.translate", "translate files or stdin to stdout with a trained model"),
     "evaluate": ("mtkit.cli.evaluate", "BLEU / spBLEU / chrF++ / added toxicity, one or many directions"),
+    "compare": ("mtkit.cli.compare", "compare systems: paired significance, error analyses, examples (HTML)"),
     "export": ("mtkit.cli.export", "export a checkpoint to CTranslate2 (ct2) or Hugging Face (hf)"),
     "check": ("mtkit.cli.check", "pre-flight checks: vocab | databin | mono | checkpoint"),
     "tune": ("mtkit.cli.tune", "PBT, PB2, grid / random sweeps of fairseq runs on Ray Tune"),

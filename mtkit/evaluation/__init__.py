@@ -7,6 +7,9 @@ Public API (imported lazily, so ``import mtkit.evaluation`` stays cheap)::
     score_files(hyp, ref, tgt_lang, src=None, metrics=..., **kw) -> dict
     evaluate_folder(hyp_dir, ref_dir, out_dir, metrics=..., **kw) -> dict
     parse_generate_output(path, expected_lines=None, ...) -> list[str]
+    compare_systems(directions, systems, settings=CompareSettings(...), ...) -> dict   (mtkit compare)
+    write_report(result, out_dir) -> [compare.html, report.md, compare.json]
+    load_folders(systems, ref_dir, ...) / load_files(systems, ref, tgt_lang, src_lang, ...)
 """
 from __future__ import annotations
 
@@ -21,6 +24,12 @@ _API = {
     "parse_generate_output": "mtkit.evaluation.generate_output",
     "ToxicityLists": "mtkit.evaluation.toxicity",
     "read_lines": "mtkit.evaluation.inputs",
+    "compare_systems": "mtkit.evaluation.compare",
+    "CompareSettings": "mtkit.evaluation.compare",
+    "write_report": "mtkit.evaluation.compare",
+    "parse_systems": "mtkit.evaluation.compare_inputs",
+    "load_folders": "mtkit.evaluation.compare_inputs",
+    "load_files": "mtkit.evaluation.compare_inputs",
 }
 __all__ = list(_API)
 

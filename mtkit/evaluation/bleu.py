@@ -15,7 +15,7 @@ from pathlib import Path
 from sacrebleu.metrics import BLEU
 
 from mtkit.errors import MtkitError
-from mtkit.evaluation.base import MetricResult
+from mtkit.evaluation.base import MetricResult, metric_result
 from mtkit.io import file_digest
 from mtkit.langs import to_flores
 
@@ -123,11 +123,4 @@ def corpus_bleu(hyps: list[str], refs: list[str], tokenize: str = DEFAULT_TOKENI
                 spm: SpmTokenizer | None = None, lowercase: bool = False,
                 name: str = "bleu") -> MetricResult:
     """Corpus BLEU (one reference) with its signature and n-gram details."""
-    metric = make_bleu(tokenize, spm, lowercase)
-    s = metric.corpus_score(hyps, [refs])
-    details = {
-        "counts": list(s.counts), "totals": list(s.totals),
-        "precisions": [float(p) for p in s.precisions], "bp": float(s.bp),
-        "sys_len": int(s.sys_len), "ref_len": int(s.ref_len),
-    }
-    return MetricResult(name, float(s.score), metric.get_signature().format(), details)
+    return metric_result(name, make_bleu(tokenize, spm, lowercase), hyps, refs)

@@ -172,20 +172,26 @@ def count_training_lines(train_dir: str | os.PathLike) -> dict[str, int]:
     """Lines of parallel training data per language (ML50 ``train.{a}-{b}.{lang}`` files; each pair
     counted once, on its ``a`` side), summed over the pairs the language is in."""
     counts: dict[str, int] = {}
+    for p, a, b, lang in training_files(train_dir):
+        if lang != a:
+            continue
+        n = count_lines(p)
+        for code in (a, b):
+            key = to_flores(code)
+            counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def training_files(train_dir: str | os.PathLike) -> list[tuple[Path, str, str, str]]:
+    """The ML50-style ``train.{a}-{b}.{lang}`` files of a folder as ``(path, a, b, lang)``."""
     root = Path(train_dir)
     if not root.is_dir():
         raise InputError(f"--train-dir {root}: not a folder")
-    for p in sorted(root.iterdir()):
-        m = _TRAIN_FILE.match(p.name)
-        if not m or m["lang"] != m["a"]:
-            continue
-        n = count_lines(p)
-        for code in (m["a"], m["b"]):
-            key = to_flores(code)
-            counts[key] = counts.get(key, 0) + n
-    if not counts:
+    found = [(p, m["a"], m["b"], m["lang"]) for p in sorted(root.iterdir())
+             if (m := _TRAIN_FILE.match(p.name))]
+    if not found:
         raise InputError(f"--train-dir {root}: no train.{{src}}-{{tgt}}.{{lang}} files found")
-    return counts
+    return found
 
 
 def classes_from_counts(counts: Mapping[str, int],

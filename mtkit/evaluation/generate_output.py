@@ -103,14 +103,12 @@ def clean_hypothesis(text: str, remove_bpe: str = "none") -> str:
     raise ValueError(f"remove_bpe must be one of {REMOVE_BPE}, not {remove_bpe!r}")
 
 
-def parse_generate_output(path: str | os.PathLike, expected_lines: int | None = None,
-                          prefer: str = "D", remove_bpe: str = "auto",
-                          missing: str = "error") -> list[str]:
-    """Hypotheses of a fairseq-generate output file in input order (index = sentence id).
+def align_generate_output(path: str | os.PathLike, expected_lines: int | None = None,
+                          prefer: str = "D", remove_bpe: str = "auto") -> tuple[list[str], list[int]]:
+    """Cleaned hypotheses by sentence id (``""`` where an id is missing) and the missing ids.
 
-    ``expected_lines``: the reference's line count; ids ``0..expected_lines-1`` must all be present
-    (without it only gaps below the largest id can be detected). ``missing="empty"`` scores missing
-    ids as empty hypotheses instead of failing (a penalty, never a shift).
+    ``expected_lines``: the reference's line count; ids ``0..expected_lines-1`` are expected (without
+    it only gaps below the largest id can be detected); an id beyond it is an error.
     """
     out = read_generate_output(path, prefer)
     if remove_bpe == "auto":
@@ -121,20 +119,38 @@ def parse_generate_output(path: str | os.PathLike, expected_lines: int | None = 
             f"{path}: has hypotheses for ids {_ids(extra)} but the reference has only {expected_lines} "
             "lines (ids 0..{}); is this the output for another test set?".format(expected_lines - 1)
         )
-    missing_ids = out.missing_ids(expected_lines)
-    if missing_ids:
-        if missing != "empty":
-            n = expected_lines if expected_lines is not None else max(out.hyps) + 1
-            raise InputError(
-                f"{path}: no hypothesis for {len(missing_ids)} of {n} sentence ids: {_ids(missing_ids)}. "
-                "fairseq-generate silently skips inputs longer than the model's limits "
-                "(--max-source-positions, --skip-invalid-size-inputs-valid-test) and, when --batch-size is "
-                "not a multiple of --required-batch-size-multiple (default 8), sentences that do not fill a "
-                "batch; the lines cannot be aligned by position. Re-generate (larger limits, --batch-size a "
-                "multiple of 8), or score them as empty hypotheses with --missing-as-empty"
-            )
     n = expected_lines if expected_lines is not None else (max(out.hyps) + 1 if out.hyps else 0)
-    return [clean_hypothesis(out.hyps[i], remove_bpe) if i in out.hyps else "" for i in range(n)]
+    hyps = [clean_hypothesis(out.hyps[i], remove_bpe) if i in out.hyps else "" for i in range(n)]
+    return hyps, out.missing_ids(expected_lines)
+
+
+def missing_ids_error(path: str | os.PathLike, missing_ids: list[int], n: int, remedy: str) -> InputError:
+    """The error for ids missing from fairseq-generate output; ``remedy`` names the option that
+    accepts them."""
+    return InputError(
+        f"{path}: no hypothesis for {len(missing_ids)} of {n} sentence ids: {_ids(missing_ids)}. "
+        "fairseq-generate silently skips inputs longer than the model's limits "
+        "(--max-source-positions, --skip-invalid-size-inputs-valid-test) and, when --batch-size is "
+        "not a multiple of --required-batch-size-multiple (default 8), sentences that do not fill a "
+        "batch; the lines cannot be aligned by position. Re-generate (larger limits, --batch-size a "
+        f"multiple of 8), or {remedy}"
+    )
+
+
+def parse_generate_output(path: str | os.PathLike, expected_lines: int | None = None,
+                          prefer: str = "D", remove_bpe: str = "auto",
+                          missing: str = "error") -> list[str]:
+    """Hypotheses of a fairseq-generate output file in input order (index = sentence id).
+
+    ``expected_lines``: the reference's line count; ids ``0..expected_lines-1`` must all be present
+    (without it only gaps below the largest id can be detected). ``missing="empty"`` scores missing
+    ids as empty hypotheses instead of failing (a penalty, never a shift).
+    """
+    hyps, missing_ids = align_generate_output(path, expected_lines, prefer, remove_bpe)
+    if missing_ids and missing != "empty":
+        raise missing_ids_error(path, missing_ids, len(hyps),
+                                "score them as empty hypotheses with --missing-as-empty")
+    return hyps
 
 
 def _ids(ids: list[int], limit: int = 20) -> str:

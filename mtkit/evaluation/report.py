@@ -113,13 +113,19 @@ def direction_csv(results: Mapping[str, Mapping[str, Any]], classes: Mapping[str
     return buf.getvalue().encode("utf-8")
 
 
-def _class_of(r: Mapping[str, Any], classes: Mapping[str, str] | None) -> str | None:
+def class_of(src: str, tgt: str, classes: Mapping[str, str] | None) -> str | None:
+    """Resource class of a direction: the class (Flores code -> class) of its non-English language;
+    None for directions without English or without classes."""
     if not classes:
         return None
-    kind = direction_kind(r["src_lang"], r["tgt_lang"])
+    kind = direction_kind(src, tgt)
     if kind == "x->y":
         return None
-    return classes.get(to_flores(r["src_lang"] if kind == "x->en" else r["tgt_lang"]))
+    return classes.get(to_flores(src if kind == "x->en" else tgt))
+
+
+def _class_of(r: Mapping[str, Any], classes: Mapping[str, str] | None) -> str | None:
+    return class_of(r["src_lang"], r["tgt_lang"], classes)
 
 
 def markdown_report(results: Mapping[str, Mapping[str, Any]], aggs: Mapping[str, Mapping[str, Any]],

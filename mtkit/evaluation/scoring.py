@@ -9,9 +9,18 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from sacrebleu.metrics.base import Metric
+
 from mtkit.errors import InputError, MtkitError
-from mtkit.evaluation.bleu import SPM_TOKENIZERS, corpus_bleu, default_tokenizer, load_spm_tokenizer
-from mtkit.evaluation.chrf import corpus_chrf
+from mtkit.evaluation.base import metric_result
+from mtkit.evaluation.bleu import (
+    SPM_TOKENIZERS,
+    SpmTokenizer,
+    default_tokenizer,
+    load_spm_tokenizer,
+    make_bleu,
+)
+from mtkit.evaluation.chrf import WORD_ORDER_PLUS_PLUS, make_chrf
 from mtkit.evaluation.inputs import check_same_length, read_lines
 from mtkit.evaluation.toxicity import Matcher, ToxicityLists, added_toxicity
 from mtkit.langs import validate
@@ -52,6 +61,35 @@ def parse_metrics(metrics: str | Sequence[str] | None, spm_model: str | os.PathL
     if not out:
         raise MtkitError(f"no metric given; choose from {', '.join(METRICS)}")
     return out
+
+
+def make_metric(metric: str, tgt_lang: str, *, tokenize: str | None = None,
+                spm: SpmTokenizer | None = None, lowercase: bool = False) -> Metric:
+    """The sacrebleu object that computes ``metric`` (bleu, spbleu, chrf++ or chrf) for a target
+    language: BLEU's tokeniser comes from ``tgt_lang`` unless ``tokenize`` is given; spBLEU (and BLEU
+    with an spm ``tokenize``) tokenises with the local SentencePiece model ``spm``."""
+    if metric == "bleu":
+        tok = tokenize or default_tokenizer(tgt_lang)
+        return make_bleu(tok, spm if tok in SPM_TOKENIZERS else None, lowercase)
+    if metric == "spbleu":
+        if spm is None:
+            raise MtkitError(
+                "metric 'spbleu' needs a local SentencePiece model: pass --spm-model PATH (e.g. the "
+                "Flores-200 model 'flores200sacrebleuspm') and --spm-name flores200; nothing is downloaded"
+            )
+        return make_bleu(spm=spm, lowercase=lowercase)
+    if metric in ("chrf++", "chrf"):
+        return make_chrf(word_order=WORD_ORDER_PLUS_PLUS if metric == "chrf++" else 0, lowercase=lowercase)
+    raise MtkitError(f"metric {metric!r} is not a corpus score; choose from bleu, spbleu, chrf++, chrf")
+
+
+def load_spm(spm_model: str | os.PathLike | None, tokenize: str | None = None,
+             spm_name: str = "spm") -> SpmTokenizer | None:
+    """The local SentencePiece tokeniser for spBLEU (``None`` without a model)."""
+    if spm_model is None:
+        return None
+    label = tokenize if tokenize in SPM_TOKENIZERS and spm_name == "spm" else spm_name
+    return load_spm_tokenizer(str(spm_model), label)
 
 
 def _toxicity_lists(lists: str | os.PathLike | ToxicityLists | None,
@@ -107,31 +145,19 @@ def score_direction(
     result: dict[str, Any] = {"src_lang": src_lang, "tgt_lang": tgt_lang, "n_lines": len(hyps)}
     signatures: dict[str, str] = {}
     details: dict[str, Any] = {}
-    spm = None
-    if spm_model is not None:
-        label = tokenize if tokenize in SPM_TOKENIZERS and spm_name == "spm" else spm_name
-        spm = load_spm_tokenizer(str(spm_model), label)
+    spm = load_spm(spm_model, tokenize, spm_name)
 
     for metric in wanted:
-        if metric == "bleu":
-            tok = tokenize or default_tokenizer(tgt_lang)
-            r = corpus_bleu(hyps, refs, tok, spm if tok in SPM_TOKENIZERS else None, lowercase)
-            result["tokenize"] = r.signature.split("tok:", 1)[1].split("|", 1)[0]
-        elif metric == "spbleu":
-            if spm is None:
-                raise MtkitError(
-                    "metric 'spbleu' needs a local SentencePiece model: pass --spm-model PATH (e.g. the "
-                    "Flores-200 model 'flores200sacrebleuspm') and --spm-name flores200; nothing is downloaded"
-                )
-            r = corpus_bleu(hyps, refs, spm=spm, lowercase=lowercase, name="spbleu")
-        elif metric in ("chrf++", "chrf"):
-            r = corpus_chrf(hyps, refs, word_order=2 if metric == "chrf++" else 0, lowercase=lowercase)
-        else:
+        if metric == "toxicity":
             result["toxicity"] = _score_toxicity(
                 hyps, tgt_lang, src, src_lang, _toxicity_lists(toxicity_lists, toxicity_password),
                 toxicity_mode, toxicity_spm_model,
             )
             continue
+        scorer = make_metric(metric, tgt_lang, tokenize=tokenize, spm=spm, lowercase=lowercase)
+        r = metric_result(metric, scorer, hyps, refs)
+        if metric == "bleu":
+            result["tokenize"] = r.signature.split("tok:", 1)[1].split("|", 1)[0]
         result[metric] = r.score
         signatures[metric] = r.signature
         if r.details:
