@@ -98,7 +98,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def _fairseq_preprocess(args: list[str]) -> None:
-    subprocess.run(["fairseq-preprocess", *args], check=True, capture_output=True)
+    subprocess.run([str(Path(sys.executable).parent / "fairseq-preprocess"), *args], check=True, capture_output=True)
 
 
 @pytest.mark.slow

@@ -256,32 +256,9 @@ def evaluate_folder(
         score_kwargs["toxicity_lists"] = ToxicityLists(score_kwargs["toxicity_lists"],
                                                        score_kwargs.pop("toxicity_password", None))
     hyp_files = find_hypotheses(hyp_dir, split)
-    codes = sorted({h.src for h in hyp_files} | {h.tgt for h in hyp_files})
-    show = _display(codes)
-
-    classes: dict[str, str] | None = None
-    class_order: list[str] | None = None
-    counts: dict[str, int] | None = None
-    if resource_classes is not None:
-        classes = ({to_flores(k): v for k, v in resource_classes.items()}
-                   if isinstance(resource_classes, Mapping) else read_resource_classes(resource_classes))
-        class_order = list(dict.fromkeys(classes.values()))
-    elif train_dir is not None:
-        counts = count_training_lines(train_dir)
-        classes = classes_from_counts(counts, thresholds)
-        class_order = [name for name, _ in sorted(thresholds, key=lambda t: -t[1])]
-
-    results: dict[str, dict[str, Any]] = {}
-    for h in tqdm(sorted(hyp_files, key=lambda h: (show[h.src], show[h.tgt])),
-                  desc="evaluate", unit="direction", disable=None):
-        name = f"{show[h.src]}-{show[h.tgt]}"
-        ref = find_reference(ref_dir, h.tgt, h.src, h.tgt, split)
-        src = find_reference(ref_dir, h.src, h.src, h.tgt, split, required="toxicity" in wanted)
-        r = score_files(h.path, ref, show[h.tgt], src, wanted, hyp_format=h.fmt,
-                        missing_as_empty=missing_as_empty, src_lang=show[h.src], **score_kwargs)
-        results[name] = r
-        log.info("%s: %s", name, ", ".join(f"{m} {r[m]:.1f}" for m in report.SCORE_METRICS if m in r))
-
+    show = _display(sorted({h.src for h in hyp_files} | {h.tgt for h in hyp_files}))
+    classes, class_order, counts = _resource_classes(resource_classes, train_dir, thresholds)
+    results = _score_directions(hyp_files, ref_dir, show, wanted, split, missing_as_empty, score_kwargs)
     aggs = report.aggregates(results, classes, class_order)
     by_flores = {to_flores(c): shown for c, shown in show.items()}
     summary: dict[str, Any] = {
@@ -296,16 +273,57 @@ def evaluate_folder(
         },
     }
     if out_dir is not None:
-        files = {
-            "scores.json": report.json_bytes(report.round_scores(summary, width)),
-            "scores.csv": report.direction_csv(results, classes, width if width is not None else 4),
-            "scores.md": report.markdown_report(results, aggs, classes, width if width is not None else 4),
-        }
-        if plot_metric in wanted:
-            tag = plot_metric.replace("++", "pp")
-            files[f"heatmap_{tag}.png"] = report.heatmap_png(results, plot_metric)
-            files[f"languages_{tag}.png"] = report.language_bars_png(results, plot_metric)
-        else:
-            log.warning("metric %s not computed: no plots", plot_metric)
+        files = _report_files(summary, classes, wanted, width, plot_metric)
         summary["files"] = [str(p) for p in report.write_outputs(out_dir, files)]
     return summary
+
+
+def _resource_classes(resource_classes: str | os.PathLike | Mapping[str, str] | None,
+                      train_dir: str | os.PathLike | None, thresholds: Sequence[tuple[str, int]]
+                      ) -> tuple[dict[str, str] | None, list[str] | None, dict[str, int] | None]:
+    """(Flores code -> class, class order, training lines per language) from a class file/mapping
+    or from the training folder's line counts; all None when neither is given."""
+    if resource_classes is not None:
+        classes = ({to_flores(k): v for k, v in resource_classes.items()}
+                   if isinstance(resource_classes, Mapping) else read_resource_classes(resource_classes))
+        return classes, list(dict.fromkeys(classes.values())), None
+    if train_dir is not None:
+        counts = count_training_lines(train_dir)
+        order = [name for name, _ in sorted(thresholds, key=lambda t: -t[1])]
+        return classes_from_counts(counts, thresholds), order, counts
+    return None, None, None
+
+
+def _score_directions(hyp_files: list[HypFile], ref_dir: str | os.PathLike, show: dict[str, str],
+                      wanted: list[str], split: str | None, missing_as_empty: bool,
+                      score_kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for h in tqdm(sorted(hyp_files, key=lambda h: (show[h.src], show[h.tgt])),
+                  desc="evaluate", unit="direction", disable=None):
+        name = f"{show[h.src]}-{show[h.tgt]}"
+        ref = find_reference(ref_dir, h.tgt, h.src, h.tgt, split)
+        src = find_reference(ref_dir, h.src, h.src, h.tgt, split, required="toxicity" in wanted)
+        r = score_files(h.path, ref, show[h.tgt], src, wanted, hyp_format=h.fmt,
+                        missing_as_empty=missing_as_empty, src_lang=show[h.src], **score_kwargs)
+        results[name] = r
+        log.info("%s: %s", name, ", ".join(f"{m} {r[m]:.1f}" for m in report.SCORE_METRICS if m in r))
+    return results
+
+
+def _report_files(summary: dict[str, Any], classes: dict[str, str] | None, wanted: list[str],
+                  width: int | None, plot_metric: str) -> dict[str, bytes]:
+    """scores.json/.csv/.md and the plots, as bytes to be written together."""
+    results, aggs = summary["directions"], summary["aggregates"]
+    digits = width if width is not None else 4
+    files = {
+        "scores.json": report.json_bytes(report.round_scores(summary, width)),
+        "scores.csv": report.direction_csv(results, classes, digits),
+        "scores.md": report.markdown_report(results, aggs, classes, digits),
+    }
+    if plot_metric in wanted:
+        tag = plot_metric.replace("++", "pp")
+        files[f"heatmap_{tag}.png"] = report.heatmap_png(results, plot_metric)
+        files[f"languages_{tag}.png"] = report.language_bars_png(results, plot_metric)
+    else:
+        log.warning("metric %s not computed: no plots", plot_metric)
+    return files
