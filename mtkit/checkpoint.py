@@ -168,6 +168,9 @@ class CheckedArray(np.ndarray):
     def __reduce__(self) -> Any:
         return np.asarray(self).__reduce__()
 
+    def __repr__(self) -> str:
+        return repr(np.asarray(self))
+
 
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> CheckedArray:
     if subtype is not _NdarrayToken or shape != (0,) or dtype != b"b":
@@ -182,6 +185,29 @@ def _scalar(dtype: Any, data: Any = None) -> Any:
     return np.frombuffer(data, dtype=dt)[0]
 
 
+# ------------------------------------------------------------------------------ argparse.Namespace
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class CheckedNamespace(argparse.Namespace):
+    """``argparse.Namespace`` from a checkpoint (fairseq's ``args``, ``cfg['model']``): its state must
+    be a dict of plain attribute names (no ``__dunder__`` keys such as ``__reduce_ex__``, no
+    ``(state, slotstate)`` pair that could set ``__class__``). Pickles as a plain Namespace."""
+
+    def __setstate__(self, state: Any) -> None:
+        if type(state) is not dict or not all(
+                type(k) is str and _IDENTIFIER.fullmatch(k) and not k.startswith("__") for k in state):
+            raise _Refused("argparse.Namespace", "its state must map plain attribute names to values")
+        self.__dict__.update(state)
+
+    def __reduce__(self) -> Any:
+        return (argparse.Namespace, (), dict(vars(self)))
+
+    def __repr__(self) -> str:
+        return repr(argparse.Namespace(**vars(self)))
+
+
 # ------------------------------------------------------------------------------ the allow-list
 
 
@@ -190,7 +216,7 @@ class Allowed:
     """One global a checkpoint may reference: the name pickles use, what the unpickler gets for it,
     and why it is there."""
 
-    name: str
+    name: str  # without a dot for objects no pickle can name (BUILD targets only)
     obj: Any
     why: str
 
@@ -216,7 +242,8 @@ def _omegaconf_entries() -> list[Allowed]:
 def _numpy_entries() -> list[Allowed]:
     out = [Allowed("numpy.ndarray", _NdarrayToken, "marker argument of numpy's _reconstruct"),
            Allowed("numpy.dtype", NumpyDtype, "dtype of a numpy scalar or array (validated)"),
-           Allowed("mtkit.checkpoint.CheckedArray", CheckedArray, "the array _reconstruct returns (validated)")]
+           Allowed("<numpy array rebuilt by mtkit>", CheckedArray, "what _reconstruct returns; the BUILD that "
+                   "follows checks the array state (no pickle can name it)")]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x, 2.x
         out += [Allowed(f"{module}._reconstruct", _reconstruct, "numpy array in extra_state (validated)"),
                 Allowed(f"{module}.scalar", _scalar, "numpy scalar (older fairseq best/val_loss, meters; validated)")]
@@ -225,8 +252,8 @@ def _numpy_entries() -> list[Allowed]:
 
 def allowed_globals() -> list[Allowed]:
     """Everything beyond torch's own weights-only set that a fairseq checkpoint may reference."""
-    return [Allowed("argparse.Namespace", argparse.Namespace,
-                    "args of fairseq <= 0.10 checkpoints, cfg['model'/'task'/...] of 0.12 checkpoints"),
+    return [Allowed("argparse.Namespace", CheckedNamespace,
+                    "args of fairseq <= 0.10 checkpoints, cfg['model'/'task'/...] of 0.12 checkpoints (validated)"),
             *_numpy_entries(), *_omegaconf_entries()]
 
 
@@ -385,9 +412,16 @@ def _load(f: Any, name: str, trust: bool, extra: tuple[str, ...], map_location: 
     except pickle.UnpicklingError as e:
         text = str(e)
         m = re.search(r"GLOBAL ([\w.]+)", text)
-        offending = [m.group(1)] if m else []
-        detail = "" if m else re.sub(r"\x1b\[[0-9;]*m", "", text).strip()[-300:]
-        raise UnsafeCheckpointError(name, offending, detail=detail) from None
+        op = re.search(r"Unsupported operand (\d+)", text)
+        if m:
+            raise UnsafeCheckpointError(name, [m.group(1)]) from None
+        if op:
+            code = chr(int(op.group(1)))
+            opname = next((o.name for o in pickletools.opcodes if o.code == code), op.group(1))
+            raise UnsafeCheckpointError(name, [f"pickle opcode {opname}"], misuse=True,
+                                        detail="torch.save never writes it") from None
+        detail = re.sub(r"\x1b\[[0-9;]*m", "", text).strip()[-300:]
+        raise UnsafeCheckpointError(name, [], detail=detail) from None
     finally:
         _load_scope.reset(token)
     if any(not d.used for d in dtypes):
