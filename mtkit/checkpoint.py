@@ -231,6 +231,8 @@ def _omegaconf_entries() -> list[Allowed]:
     out = [Allowed(f"{c.__module__}.{c.__qualname__}", c, why)
            for c in (DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode)]
     out += [Allowed("typing.Any", typing.Any, "key/element type of an untyped omegaconf config"),
+            Allowed("typing.Dict", typing.Dict, "ref_type of a DictConfig that omegaconf >= 2.1 read from an "  # noqa: UP006
+                    "omegaconf 2.0 pickle (a 2020-era cfg that rank 0 loaded and broadcasts)"),
             Allowed("builtins.dict", dict, "object type of a DictConfig"),
             Allowed("builtins.list", list, "object type of a ListConfig"),
             Allowed("builtins.int", int, "key type of a ListConfig (pickled as __builtin__.long)"),

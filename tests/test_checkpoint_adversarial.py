@@ -124,6 +124,8 @@ PROBES: dict[str, tuple[bytes, str]] = {
     "ext_opcode": (PROTO + b"\x82\x01" + STOP, "refused"),
     "int_from_huge_string": (in_dict(glob_("__builtin__", "long") + text("9" * 5000) + TUPLE1 + REDUCE), "refused"),
     "typing_any_called": (in_dict(glob_("typing", "Any") + EMPTY_TUPLE + REDUCE), "refused"),
+    "typing_dict_called": (in_dict(glob_("typing", "Dict") + EMPTY_TUPLE + REDUCE), "refused"),
+    "builtins_list_of_huge_range": (in_dict(glob_("__builtin__", "list") + num(2**40) + TUPLE1 + REDUCE), "refused"),
     "defaultdict_factory_namespace": (in_dict(glob_("collections", "defaultdict") + glob_("argparse", "Namespace")
                                               + TUPLE1 + REDUCE), "harmless"),
     "dictconfig_empty_state": (in_dict(glob_("omegaconf.dictconfig", "DictConfig") + EMPTY_TUPLE + NEWOBJ
