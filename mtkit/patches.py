@@ -283,7 +283,16 @@ def _install_launchers() -> None:
                 cfg.distributed_no_spawn = True
                 logger.info("torchrun: rank %d of %d (local rank %d)", cfg.distributed_rank, world, cfg.device_id)
                 return None
-            return orig_infer(cfg, force_distributed)
+            if torch.cuda.is_available():
+                return orig_infer(cfg, force_distributed)
+            # no CUDA (a CPU job under SLURM): fairseq's SLURM branch would still select CUDA device
+            # SLURM_LOCALID for ranks > 0, which fails on a CPU build of torch
+            set_device = torch.cuda.set_device
+            torch.cuda.set_device = lambda device: None
+            try:
+                return orig_infer(cfg, force_distributed)
+            finally:
+                torch.cuda.set_device = set_device
 
         infer_init_method.__wrapped__ = orig_infer  # type: ignore[attr-defined]
         dist_utils.infer_init_method = _mark(infer_init_method, "launchers")
@@ -463,7 +472,8 @@ PATCHES: tuple[Patch, ...] = (
         "independent single processes, and its device id (rank modulo the GPU count) divided by zero on the CPU; "
         "now WORLD_SIZE/RANK/LOCAL_RANK are used whenever torchrun set WORLD_SIZE > 1. fairseq's own "
         "--distributed-world-size N spawn path started min(GPUs, N) processes (none on the CPU); with "
-        "--cpu it now starts N",
+        "--cpu it now starts N. Under SLURM without CUDA, fairseq's SLURM detection no longer selects a "
+        "CUDA device for ranks > 0",
         "fairseq 0.12.x", _install_launchers, _launchers_installed),
     Patch(
         "moe_checkpoints", "fairseq.trainer.Trainer (checkpoint_suffix, should_save_checkpoint_on_"

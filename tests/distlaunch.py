@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LAUNCHERS = ("single", "torchrun", "spawn", "tcp")
+LAUNCHERS = ("single", "torchrun", "spawn", "tcp", "srun")
+
+
+def slurm_ready() -> bool:
+    """A SLURM controller answers here (never in CI; see docs/distributed.md for the local set-up)."""
+    if not shutil.which("srun") or not shutil.which("sinfo"):
+        return False
+    res = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    return res.returncode == 0 and "idle" in res.stdout
 
 
 def free_port() -> int:
@@ -40,6 +49,9 @@ def commands(launcher: str, args: list[str]) -> list[list[str]]:
         port = free_port()
         return [[train, *args, *gloo, "--distributed-world-size", "2", "--distributed-rank", str(r),
                  "--distributed-no-spawn", "--distributed-init-method", f"tcp://127.0.0.1:{port}"] for r in (0, 1)]
+    if launcher == "srun":  # fairseq's SLURM detection: rank = SLURM_PROCID, tcp://<first node>:<port>
+        return [["srun", "-n", "2", train, *args, *gloo, "--distributed-world-size", "2",
+                 "--distributed-port", str(free_port())]]
     raise ValueError(launcher)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from distlaunch import Job, losses
+from distlaunch import Job, losses, slurm_ready
 from tiny import moe_train_args
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def dense(tiny_model, tmp_path_factory):  # noqa: ANN001, ANN201
     }
     for job in jobs.values():
         job.check()
-    return {"root": root, "ref": ref, "base": base, "ck6": ck6, **jobs}
+    return {"tiny": tiny_model, "root": root, "ref": ref, "base": base, "ck6": ck6, **jobs}
 
 
 def test_dense_two_ranks_under_torchrun_match_one_process(dense) -> None:  # noqa: ANN001
@@ -75,6 +75,13 @@ def test_dense_finetune_on_two_ranks_starts_from_the_checkpoint(dense) -> None: 
     got, ref = losses(log), losses(dense["ref"].log)
     assert sorted(got) == [1, 2, 3]  # optimizer, meters and data reset: update 1 again
     assert got[1] < ref[1] - 0.1  # the first batches, seen by the trained weights of update 6
+
+
+@pytest.mark.skipif(not slurm_ready(), reason="no SLURM controller here (CI has none)")
+def test_dense_srun_two_tasks_match_one_process(dense, tmp_path) -> None:  # noqa: ANN001
+    job = Job("srun -n 2", "srun", _dense(dense["tiny"], tmp_path / "s", 3)).check()
+    assert "Rank 1, device_id: 1" in job.log
+    _assert_same(losses(job.log), losses(dense["ref"].log), range(1, 4), "srun -n 2")
 
 
 @pytest.fixture(scope="module")
