@@ -4,7 +4,12 @@
   expert numbers (``...moe_layer.experts.{j}.fc1.weight``), "last_optimizer_state": rank r's
   optimizer state, "moe": layout}``;
 - ``-shared.pt`` (written by rank 0): every other key of fairseq's checkpoint (non-expert params,
-  cfg, optimizer history, extra state) and ``"moe": {"world_size", "num_experts"}``.
+  cfg, optimizer history, extra state) and ``"moe": {"world_size", "num_experts", "num_updates"}``.
+
+Every part records the update it was saved at (``part["moe"]["num_updates"]``): the files of one
+checkpoint are written separately (rank 0 the shared one, each rank its own), so a job killed between
+them can leave a set whose parts come from different updates. Loading checks that first and names
+the update each part holds (:class:`MixedUpdatesError`) instead of silently mixing them.
 
 A key is an expert key when its name contains "expert" but not "expert_centroids" (NLLB's rule).
 Loading merges the files for whatever layout the reading process has: expert ``g`` is looked up
@@ -72,18 +77,28 @@ def rank_path(prefix: str, rank: int) -> str:
     return f"{prefix}-rank-{rank}.pt"
 
 
+class MixedUpdatesError(MtkitError):
+    """The parts of an MoE checkpoint were saved at different updates (a save was interrupted)."""
+
+
+def _num_updates(state: dict[str, Any]) -> int | None:
+    history = state.get("optimizer_history") or []
+    return history[-1].get("num_updates") if history else None
+
+
 def split_state(state: dict[str, Any], world_size: int, rank: int, num_experts: int
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """fairseq's full training state of one rank -> (shared state, this rank's expert state)."""
     model = state["model"]
+    updates = _num_updates(state)
     shared = {k: v for k, v in state.items() if k not in ("model", "last_optimizer_state")}
     shared["model"] = {k: v for k, v in model.items() if not is_expert_key(k)}
-    shared["moe"] = {"world_size": world_size, "num_experts": num_experts}
+    shared["moe"] = {"world_size": world_size, "num_experts": num_experts, "num_updates": updates}
     layout = expert_layout(world_size, rank, num_experts)
     expert = {
         "model": {k: v for k, v in model.items() if is_expert_key(k)},
         "moe": {"world_size": world_size, "rank": rank, "num_experts": num_experts,
-                "local_experts": layout.local_experts},
+                "local_experts": layout.local_experts, "num_updates": updates},
     }
     if "last_optimizer_state" in state:
         expert["last_optimizer_state"] = state["last_optimizer_state"]
@@ -106,10 +121,51 @@ def _renumber(key: str, offset_map: dict[int, int]) -> str | None:
     return None if new is None else f"{m.group(1)}{new}{m.group(3)}"
 
 
+def _part_updates(prefix: str, saved_world: int, trust: bool) -> dict[str, Any]:
+    """The update each part of a checkpoint was saved at (reads only their headers: mmap)."""
+    out: dict[str, Any] = {}
+    for path in [shared_path(prefix)] + [rank_path(prefix, r) for r in range(saved_world)]:
+        if not os.path.exists(path):
+            out[path] = "missing"
+            continue
+        try:
+            part = checkpoint.load(path, trust=trust, mmap=True)
+        except RuntimeError:  # not a zip checkpoint: no mmap
+            part = checkpoint.load(path, trust=trust)
+        out[path] = (part.get("moe") or {}).get("num_updates")
+    return out
+
+
+def check_same_update(prefix: str, saved_world: int, trust: bool = False) -> int | None:
+    """Raise :class:`MixedUpdatesError` unless every part of the checkpoint holds the same update;
+    return that update (None for checkpoints written before parts recorded it)."""
+    held = _part_updates(prefix, saved_world, trust)
+    known = {u for u in held.values() if u is not None}
+    if len(known) <= 1 and "missing" not in known:
+        return next(iter(known), None)
+    parts = ", ".join(f"{os.path.basename(p)} holds {'nothing (missing)' if u == 'missing' else f'update {u}'}"
+                      for p, u in held.items())
+    raise MixedUpdatesError(
+        f"MoE checkpoint {prefix}: its parts come from different saves ({parts}). A save was interrupted "
+        "between the files (rank 0 writes -shared.pt, every rank its own -rank-<r>.pt). Resume from a "
+        "complete set (e.g. a checkpoint_<epoch>_<updates> prefix whose parts all hold the same update) "
+        "or remove this incomplete one.")
+
+
+def _trust_whole_set(prefix: str, saved_world: int) -> None:
+    msg = (f"{checkpoint.TRUST_ENV} names {shared_path(prefix)}: trusting the whole MoE checkpoint {prefix}, "
+           f"i.e. -shared.pt and its {saved_world} -rank-<r>.pt files are loaded with full unpickling "
+           "(they can run code); only do this for files whose origin you trust")
+    logger.warning(msg)
+
+
 def load_merged(path: str, world_size: int = 1, rank: int = 0, trust: bool = False,
                 with_optimizer: bool = False) -> dict[str, Any]:
     """The state a process at (rank, world_size) needs: shared keys + its experts, renumbered
-    to its local numbering. ``path``: a prefix, ``-shared.pt`` or ``-rank-{r}.pt``."""
+    to its local numbering. ``path``: a prefix, ``-shared.pt`` or ``-rank-{r}.pt``.
+
+    ``trust=True`` trusts every file of the set; otherwise each file is loaded safely, except one
+    that ``MTKIT_TRUST_CHECKPOINT`` names itself."""
     prefix = prefix_of(path) or str(path)
     if not os.path.exists(shared_path(prefix)):
         raise MtkitError(f"MoE checkpoint {prefix}: {shared_path(prefix)} is missing; an MoE checkpoint is "
@@ -120,6 +176,7 @@ def load_merged(path: str, world_size: int = 1, rank: int = 0, trust: bool = Fal
     saved_world = int(meta.get("world_size") or len(glob.glob(f"{glob.escape(prefix)}-rank-*.pt")))
     if num_experts <= 0:
         raise MtkitError(f"{shared_path(prefix)} has no 'moe' metadata; was it written by mtkit?")
+    check_same_update(prefix, saved_world, trust)
     wanted = expert_layout(world_size, rank, num_experts).local_experts
     model = dict(state["model"])
     files: dict[int, list[int]] = {}  # saved rank -> global experts to take from it
@@ -164,10 +221,12 @@ def reshard(path_prefix: str, out_prefix: str, num_ranks: int, trust: bool = Fal
             if m and int(m.group(2)) in local:
                 model[f"{m.group(1)}{local[int(m.group(2))]}{m.group(3)}"] = v
         checkpoint.save({"model": model, "moe": {"world_size": num_ranks, "rank": r, "num_experts": E,
-                                                 "local_experts": layout.local_experts}}, rank_path(out_prefix, r))
+                                                 "local_experts": layout.local_experts,
+                                                 "num_updates": full["moe"].get("num_updates")}},
+                        rank_path(out_prefix, r))
     shared = {k: v for k, v in full.items() if k != "model"}
     shared["model"] = {k: v for k, v in full["model"].items() if not is_expert_key(k)}
-    shared["moe"] = {"world_size": num_ranks, "num_experts": E}
+    shared["moe"] = {"world_size": num_ranks, "num_experts": E, "num_updates": full["moe"].get("num_updates")}
     checkpoint.save(shared, shared_path(out_prefix))
 
 
@@ -189,6 +248,16 @@ def num_experts_of(model: Any) -> int:
     if not getattr(model, "is_moe", False):
         return 0
     return int(getattr(getattr(model, "args", None), "moe_expert_count", 0) or 0)
+
+
+def trusted_set(prefix: str) -> bool:
+    """Whether ``MTKIT_TRUST_CHECKPOINT`` names the set's ``-shared.pt`` (or its prefix): that trusts
+    the whole set, every ``-rank-<r>.pt`` included (said in a warning). Naming only a ``-rank-<r>.pt``
+    trusts that one file."""
+    if not (checkpoint.trusted_by_env(shared_path(prefix)) or checkpoint.trusted_by_env(prefix)):
+        return False
+    _trust_whole_set(prefix, len(glob.glob(f"{glob.escape(prefix)}-rank-*.pt")))
+    return True
 
 
 def finish_fairseq_state(state: dict, arg_overrides: dict | None) -> dict:

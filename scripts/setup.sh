@@ -101,7 +101,8 @@ except m.PackageNotFoundError: sys.exit(1)" "$1" 2>/dev/null
 }
 
 step build-tools "pip, setuptools, Cython and numpy (fairseq's build needs them)"
-"${PIPI[@]}" --upgrade pip "setuptools>=77" cython "numpy>=1.24"
+"${PIPI[@]}" --upgrade pip "setuptools>=77" cython "numpy>=2.3; python_version >= '3.11'" \
+  "numpy>=1.24; python_version < '3.11'"  # 2.3: no object-dtype scalar() crash (numpy #28316)
 
 if "$VPY" -c "import sys, importlib.metadata as m; v=tuple(int(x) for x in m.version('torch').split('+')[0].split('.')[:2]); sys.exit(0 if v >= (2, 6) else 1)" 2>/dev/null; then
   step torch "torch already installed: $(installed_version torch)"

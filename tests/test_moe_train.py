@@ -12,28 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import moe_train_args
 
 from mtkit.plugin import register, user_dir
 
 BIN = Path(sys.executable).parent
 register()
-
-
-def moe_train_args(tiny, save_dir: Path, max_update: int = 5) -> list[str]:  # noqa: ANN001
-    """Deterministic tiny MoE run: no dropout, second expert always kept, no capacity drops."""
-    return [
-        str(tiny.databin), "--user-dir", user_dir(), "--cpu", "--seed", "1",
-        "--task", "translation_multi_simple_epoch", "--lang-dict", str(tiny.langs_file),
-        "--lang-pairs", tiny.lang_pairs, "--encoder-langtok", "src", "--decoder-langtok",
-        "--arch", "transformer_moe_tiny", "--encoder-normalize-before", "--decoder-normalize-before",
-        "--share-all-embeddings", "--dropout", "0", "--moe-second-expert-policy", "all",
-        "--moe-train-capacity-token-fraction", "1.0",
-        "--criterion", "moe_label_smoothed_cross_entropy", "--label-smoothing", "0.1", "--moe-log-lang-usage",
-        "--optimizer", "adam", "--lr", "0.005", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10",
-        "--max-tokens", "1000", "--num-workers", "0", "--log-format", "json", "--log-interval", "1",
-        "--no-progress-bar", "--max-update", str(max_update), "--ddp-backend", "legacy_ddp",
-        "--no-epoch-checkpoints", "--disable-validation", "--save-dir", str(save_dir),
-    ]
 
 
 def _free_port() -> int:

@@ -6,6 +6,7 @@
 #
 #   benchmarks/gpu_check/prepare_offline.sh
 #
+# FAIRSEQ_ONLY=1 stops after steps 1-2 (wheels and fairseq's source: all benchmarks/gpu_scale needs).
 # Environment: PIP [.venv/bin/pip], PY312 [/tmp/py312/bin/python, optional, see 2b], FAIRSEQ_SDIST [/tmp/fsdl/fairseq_fixed-0.12.3.1.tar.gz, else
 # pip download], TINY [/tmp/mtcache/tiny: tests/tiny.py's model, MTKIT_TEST_CACHE], MINI_MODEL
 # [work/mini/model-m2m], MINI_SRC / MINI_REF [/tmp/tsb/a.en_XX, /tmp/tsb/a.fr_XX].
@@ -59,6 +60,11 @@ if [[ -x "$PY312" ]] && "$PY312" -c "import Cython, numpy, setuptools" 2>/dev/nu
   rm -rf "$tmp"
 else
   echo "no usable PY312 ($PY312): skipping the prebuilt cp312 extensions (optional fallback)"
+fi
+
+if [[ "${FAIRSEQ_ONLY:-0}" == 1 ]]; then  # benchmarks/gpu_scale needs only fairseq and its wheels
+  du -sh .whl .devdata
+  exit 0
 fi
 
 # 3. tiny test model (tests/tiny.py) as a model folder, its databin, and en_XX->fr_XX text
