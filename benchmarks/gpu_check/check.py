@@ -142,8 +142,8 @@ def cmd_ckpt(a: argparse.Namespace) -> int:
     import torch
 
     from mtkit import checkpoint
-    from mtkit.moe_checkpoint import load_moe_for_inference
     from mtkit.model_folder import build_model, find_files
+    from mtkit.moe_checkpoint import load_moe_for_inference
 
     dev = a.device
     out: dict = {"kind": "checkpoint", "name": a.name}
