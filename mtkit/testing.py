@@ -1,9 +1,13 @@
-"""Build a tiny, real multilingual fairseq model for tests: synthetic corpus, SPM, databin, training.
+"""A tiny, real multilingual fairseq model for tests and benchmarks: synthetic corpus, SPM, databin,
+training (the test suite's session fixture; ``benchmarks/translate_speed`` translates its language).
 
 The languages are made up (each target language is a per-word cipher of a small English vocabulary),
 but everything else is real: sentencepiece training, fairseq-preprocess, fairseq-train with
 translation_multi_simple_epoch and the mtkit plugin. The model learns the cipher within a few hundred
 updates, so beam-search agreement tests compare meaningful outputs.
+
+    from mtkit.testing import build_tiny_model
+    model = build_tiny_model(Path("work/tiny"))   # trained once, reused when its checkpoint is there
 """
 from __future__ import annotations
 
@@ -179,26 +183,3 @@ def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr
         (root / "train.log").write_text(res.stdout + res.stderr, encoding="utf-8")
     return TinyModel(root=root, raw=raw, databin=root / "databin", spm_model=root / "spm.model",
                      langs_file=langs_file, lang_pairs=lang_pairs, checkpoint=ckpt, save_dir=save_dir)
-
-
-class _OpensAFile:
-    """A pickle payload: unpickling it with full trust creates ``marker`` (the file must never appear)."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-def malicious_model_folder(model: TinyModel, folder: Path, marker: Path) -> Path:
-    """A complete model folder (dict, SPM, language list of ``model``) whose checkpoint carries a payload."""
-    import shutil
-
-    import torch
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("dict.txt", "spm.model", "langs.txt"):
-        shutil.copy(model.root / name, folder / name)
-    torch.save({"model": {}, "cfg": {}, "x": _OpensAFile(marker)}, folder / "checkpoint.pt")
-    return folder
