@@ -87,6 +87,20 @@ pairs_for() {
   (IFS=,; echo "${out[*]}")
 }
 
+# checked_pairs DATA LANG_LIST SPLIT ARGS...: sets PAIRS to the --lang-pairs of ARGS or else MODE's
+# en-centric pairs (m2m by default) over the languages of LANG_LIST with SPLIT data in DATA, and
+# checks that the databin has them with one shared dictionary (mtkit check databin)
+checked_pairs() {
+  local data=$1 list=$2 split=$3
+  shift 3
+  need_dir "$data" DATA "run mtkit data binarize first"
+  need_file "$list" LANG_LIST "one language code a line, in the model's order"
+  PAIRS=$(flag_value --lang-pairs "" "$@")
+  [[ -n "$PAIRS" ]] || PAIRS=$(pairs_for "${MODE:-m2m}" "$(langs_with_data "$data" "$list" "$split")")
+  [[ -n "$PAIRS" ]] || die "no language pairs: no language of $list besides en_XX has $split data in $data"
+  run mtkit check databin --databin "$data" --langs "$list" --pairs "$PAIRS" --split "$split"
+}
+
 # flag_value FLAG DEFAULT ARGS...: the value fairseq will see for FLAG in ARGS (the last
 # "FLAG VALUE" or "FLAG=VALUE" wins, as in argparse), or DEFAULT
 flag_value() {

@@ -27,8 +27,7 @@
 # Learning curves (train/valid loss, lr, ... over updates) go to SAVE_DIR/tensorboard (--save-dir,
 # --tensorboard-logdir; fairseq writes them when tensorboardX is installed: pip install -e '.[tensorboard]').
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 need_args "${BASH_SOURCE[0]}" 2 "$@"
 DATA=$1 LANG_LIST=$2
 shift 2
@@ -36,17 +35,12 @@ MODE=${MODE:-m2m}
 PRETRAINED=${PRETRAINED:-}
 
 need_cmd mtkit
-need_dir "$DATA" DATA "run mtkit data binarize first"
-need_file "$LANG_LIST" LANG_LIST "one language code a line, in the model's order"
-pairs=$(flag_value --lang-pairs "" "$@")
-[[ -n "$pairs" ]] || pairs=$(pairs_for "$MODE" "$(langs_with_data "$DATA" "$LANG_LIST" train)")
-[[ -n "$pairs" ]] || die "no language pairs: no language of $LANG_LIST besides en_XX has training data in $DATA"
-run mtkit check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$pairs"
+checked_pairs "$DATA" "$LANG_LIST" train "$@"
 init=()
 if [[ -n "$PRETRAINED" ]]; then
   need_file "$PRETRAINED" PRETRAINED
   mask=yes; [[ "$(flag_value --lang-tok-style mbart "$@")" == mbart ]] || mask=no
-  run mtkit check vocab --checkpoint "$PRETRAINED" --dict "$DATA/dict.${pairs%%-*}.txt" \
+  run mtkit check vocab --checkpoint "$PRETRAINED" --dict "$DATA/dict.${PAIRS%%-*}.txt" \
       --langs "$LANG_LIST" --expect-mask "$mask"
   init=(--finetune-from-model "$PRETRAINED")
 fi
@@ -54,9 +48,9 @@ device_flags train
 train_command
 save_dir=$(flag_value --save-dir "checkpoints/ft-$MODE" "$@")
 
-say "== finetuning ($MODE) on $pairs"
+say "== finetuning ($MODE) on $PAIRS"
 run "${TRAIN[@]}" "$DATA" --user-dir "$(user_dir)" "${DEVICE[@]}" "${init[@]}" \
-  --task translation_multi_simple_epoch --lang-dict "$LANG_LIST" --lang-pairs "$pairs" \
+  --task translation_multi_simple_epoch --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" \
   --lang-tok-style mbart --encoder-langtok src --decoder-langtok \
   --sampling-method temperature --sampling-temperature 1.5 \
   --arch mbart_large --encoder-normalize-before --decoder-normalize-before --layernorm-embedding \

@@ -24,25 +24,20 @@
 # --required-batch-size-multiple 1: with fairseq's default (8) the sentences of a last batch
 # smaller than 8 are dropped and the hypotheses no longer cover the test set.
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 need_args "${BASH_SOURCE[0]}" 4 "$@"
 MODEL=$1 DATA=$2 LANG_LIST=$3 REF_DIR=$4
 shift 4
-MODE=${MODE:-m2m}
 OUT=${OUT:-eval}
 TRAIN_DIR=${TRAIN_DIR:-$REF_DIR}
 
 need_cmd mtkit; need_cmd fairseq-generate
-need_file "$MODEL" MODEL; need_dir "$DATA" DATA; need_file "$LANG_LIST" LANG_LIST; need_dir "$REF_DIR" REF_DIR
+need_file "$MODEL" MODEL; need_dir "$REF_DIR" REF_DIR
 split=$(flag_value --gen-subset test "$@")
-pairs=$(flag_value --lang-pairs "" "$@")
-[[ -n "$pairs" ]] || pairs=$(pairs_for "$MODE" "$(langs_with_data "$DATA" "$LANG_LIST" "$split")")
-[[ -n "$pairs" ]] || die "no directions with $split data in $DATA"
-run mtkit check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$pairs" --split "$split"
+checked_pairs "$DATA" "$LANG_LIST" "$split" "$@"
 device_flags generate
 mkdir -p "$OUT/hyp"
-IFS=, read -r -a directions <<<"$pairs"
+IFS=, read -r -a directions <<<"$PAIRS"
 for pair in "${directions[@]}"; do
   src=${pair%-*} tgt=${pair#*-}
   out="$OUT/hyp/generate-$src-$tgt.txt"
@@ -50,7 +45,7 @@ for pair in "${directions[@]}"; do
   say "== generate $src -> $tgt"
   run fairseq-generate "$DATA" --user-dir "$(user_dir)" "${DEVICE[@]}" --path "$MODEL" \
     --task translation_multi_simple_epoch --gen-subset test --source-lang "$src" --target-lang "$tgt" \
-    --lang-dict "$LANG_LIST" --lang-pairs "$pairs" --lang-tok-style mbart \
+    --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" --lang-tok-style mbart \
     --encoder-langtok src --decoder-langtok --remove-bpe sentencepiece --truncate-source \
     --beam 5 --lenpen 1.0 --batch-size 32 --required-batch-size-multiple 1 --data-buffer-size 0 \
     "$@" > "$out.tmp"

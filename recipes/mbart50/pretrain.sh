@@ -27,8 +27,7 @@
 # Learning curves (train/valid loss, lr, ... over updates) go to SAVE_DIR/tensorboard (--save-dir,
 # --tensorboard-logdir; fairseq writes them when tensorboardX is installed: pip install -e '.[tensorboard]').
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 need_args "${BASH_SOURCE[0]}" 2 "$@"
 MONO_DATA=$1 LANG_LIST=$2
 shift 2

@@ -30,20 +30,13 @@
 # Learning curves (train/valid loss, lr, ... over updates) go to SAVE_DIR/tensorboard (--save-dir,
 # --tensorboard-logdir; fairseq writes them when tensorboardX is installed: pip install -e '.[tensorboard]').
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/../common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 need_args "${BASH_SOURCE[0]}" 2 "$@"
 DATA=$1 LANG_LIST=$2
 shift 2
-MODE=${MODE:-m2m}
 
 need_cmd mtkit
-need_dir "$DATA" DATA "run mtkit data binarize first"
-need_file "$LANG_LIST" LANG_LIST "one language code a line, in the model's order"
-pairs=$(flag_value --lang-pairs "" "$@")
-[[ -n "$pairs" ]] || pairs=$(pairs_for "$MODE" "$(langs_with_data "$DATA" "$LANG_LIST" train)")
-[[ -n "$pairs" ]] || die "no language pairs: no language of $LANG_LIST besides en_XX has training data in $DATA"
-run mtkit check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$pairs"
+checked_pairs "$DATA" "$LANG_LIST" train "$@"
 device_flags train
 train_command
 save_dir=$(flag_value --save-dir checkpoints/nllb_moe "$@")
@@ -52,9 +45,9 @@ if [[ -z "${PRECISION+x}" ]]; then
 fi
 read -r -a precision <<<"$PRECISION"
 
-say "== MoE training on $pairs"
+say "== MoE training on $PAIRS"
 run "${TRAIN[@]}" "$DATA" --user-dir "$(user_dir)" "${DEVICE[@]}" "${precision[@]}" \
-  --task translation_multi_simple_epoch --lang-dict "$LANG_LIST" --lang-pairs "$pairs" \
+  --task translation_multi_simple_epoch --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" \
   --encoder-langtok src --decoder-langtok --sampling-method temperature --sampling-temperature 1 \
   --arch transformer_moe_24_24_big --share-all-embeddings \
   --encoder-normalize-before --decoder-normalize-before \
