@@ -99,17 +99,21 @@ def averages(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[st
     return out
 
 
+def _round(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
+
+
 def training_summary(curves: Mapping[str, Scalars]) -> dict[str, dict[str, Any]]:
     """Per training stage: updates trained, last train loss, best valid loss and its update."""
     out = {}
     for stage, scalars in curves.items():
-        steps = [p[0] for run in ("train_inner", "train") for p in scalars.get(run, {}).get("loss", [])]
+        train = sorted(p for run in ("train_inner", "train") for p in scalars.get(run, {}).get("loss", []))
         best = best_value(scalars, "valid", "loss")
-        out[stage] = {"updates": max(steps) if steps else None,
-                      "last_train_loss": last_value(scalars, "train_inner", "loss"),
-                      "best_valid_loss": best[1] if best else None,
+        out[stage] = {"updates": train[-1][0] if train else None,
+                      "last_train_loss": _round(train[-1][1]) if train else None,
+                      "best_valid_loss": _round(best[1]) if best else None,
                       "best_valid_update": best[0] if best else None,
-                      "last_valid_loss": last_value(scalars, "valid", "loss"),
+                      "last_valid_loss": _round(last_value(scalars, "valid", "loss")),
                       "curve": f"curves/{stage}.png"}
     return out
 
@@ -159,7 +163,8 @@ def markdown(results: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], name
            "|---|---:|---:|---:|---:|"]
     for stage, t in results["training"].items():
         best = f"{t['best_valid_loss']} ({t['best_valid_update']})" if t["best_valid_loss"] is not None else "–"
-        md.append(f"| {stage} | {t['updates']} | {t['last_train_loss']} | {best} | {t['last_valid_loss'] or '–'} |")
+        last_valid = t["last_valid_loss"] if t["last_valid_loss"] is not None else "–"
+        md.append(f"| {stage} | {t['updates']} | {t['last_train_loss']} | {best} | {last_valid} |")
     md += ["", "## Learning curves (loss over updates; dashed: the checkpoint evaluated)", ""]
     md += [f"![{stage}]({t['curve']})" for stage, t in results["training"].items()]
     return "\n".join(md) + "\n"
