@@ -155,50 +155,6 @@ def _reset_training_time_installed() -> bool:
     return _marked(Trainer.load_checkpoint, "reset_meters_resets_training_time")
 
 
-# ------------------------------------------------------------------------------ torchrun without CUDA
-
-_TORCHRUN_ENV = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")
-
-
-def _install_torchrun_launch() -> None:
-    import os
-
-    import torch
-    from fairseq.distributed import utils as dist_utils
-
-    orig_infer, orig_launch = dist_utils.infer_init_method, dist_utils._infer_torch_distributed_launch_init
-    if _marked(orig_infer, "torchrun_launch"):
-        return
-
-    def infer_init_method(cfg, force_distributed=False):  # noqa: ANN001, ANN202 - fairseq's signature
-        if cfg.distributed_init_method is None and not cfg.tpu and all(k in os.environ for k in _TORCHRUN_ENV):
-            # fairseq's default world size is the number of GPUs (1 on a CPU) and it stops looking at
-            # the launcher's variables when that is 1
-            cfg.distributed_world_size = int(os.environ["WORLD_SIZE"])
-        return orig_infer(cfg, force_distributed)
-
-    def _infer_torch_distributed_launch_init(cfg):  # noqa: ANN001, ANN202
-        if torch.cuda.device_count() > 0:
-            return orig_launch(cfg)
-        # fairseq computes the device as RANK % (number of GPUs): a division by zero without CUDA
-        cfg.distributed_init_method = "env://"
-        cfg.distributed_world_size = int(os.environ["WORLD_SIZE"])
-        cfg.distributed_rank = int(os.environ["RANK"])
-        cfg.device_id = 0
-        cfg.distributed_no_spawn = True
-
-    infer_init_method.__wrapped__ = orig_infer  # type: ignore[attr-defined]
-    _infer_torch_distributed_launch_init.__wrapped__ = orig_launch  # type: ignore[attr-defined]
-    dist_utils._infer_torch_distributed_launch_init = _mark(_infer_torch_distributed_launch_init, "torchrun_launch")
-    dist_utils.infer_init_method = _mark(infer_init_method, "torchrun_launch")
-
-
-def _torchrun_launch_installed() -> bool:
-    from fairseq.distributed import utils as dist_utils
-
-    return _marked(dist_utils.infer_init_method, "torchrun_launch")
-
-
 # ------------------------------------------------------------------------------ MoE checkpoints
 
 
@@ -240,13 +196,6 @@ PATCHES: tuple[Patch, ...] = (
         "meters (which --finetune-from-model implies) the time now starts at zero; --restore-file "
         "resumes keep counting as before",
         "fairseq 0.12.x", _install_reset_training_time, _reset_training_time_installed),
-    Patch(
-        "torchrun_launch", "fairseq.distributed.utils.infer_init_method, _infer_torch_distributed_launch_init",
-        "fairseq-train under torchrun (env:// rendezvous) failed without CUDA: fairseq takes the world size "
-        "from the GPU count (1 on a CPU, where it then ignores torchrun's WORLD_SIZE and every process "
-        "trains alone) and the device as RANK % GPU count (a division by zero). The world size now comes "
-        "from WORLD_SIZE and, without GPUs, the device is the CPU; GPU launches keep fairseq's code",
-        "fairseq 0.12.x", _install_torchrun_launch, _torchrun_launch_installed),
     Patch(
         "moe_checkpoints", "fairseq.trainer.Trainer (checkpoint_suffix, should_save_checkpoint_on_"
         "current_rank, save_checkpoint, load_checkpoint), fairseq.checkpoint_utils.save_checkpoint "

@@ -18,8 +18,8 @@
 #                the learning curves (train/valid loss over updates) of every training stage
 #
 # Budgets are numbers of updates, so the results do not depend on the machine's speed or load; the
-# defaults take about 30 minutes on 2 quiet CPU cores (benchmarks/ML50/README.md gives the measured
-# times). Every training stage logs its curves to SAVE_DIR/tensorboard (fairseq's --tensorboard-logdir).
+# defaults are chosen for about 30 minutes on 2 quiet CPU cores (benchmarks/ML50/mini/results.json
+# holds the wall time of the committed run with the machine's load average). Every training stage logs its curves to SAVE_DIR/tensorboard (fairseq's --tensorboard-logdir).
 # A re-run skips the stages whose marker WORK/.done/STAGE exists (delete it to redo that stage).
 # Nothing is written outside WORK unless MINI_PUBLISH=1.
 #
