@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mtkit.io import write_text
+
 BIN = Path(sys.executable).parent
 
 WORDS = (
@@ -160,7 +162,7 @@ def tiny_train_args(databin: Path, langs_file: Path, lang_pairs: str) -> list[st
 
 def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr_XX"),
                      max_update: int = 800, n_train: int = 1500) -> TinyModel:
-    """Build data and train the tiny model under ``root`` (reused if already there)."""
+    """Build data and train the tiny model under ``root`` (reused if a build finished there)."""
     root.mkdir(parents=True, exist_ok=True)
     raw = root / "raw"
     langs_file = root / "langs.txt"
@@ -169,7 +171,8 @@ def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr
     lang_pairs = ",".join(pairs)
     save_dir = root / "checkpoints"
     ckpt = save_dir / "checkpoint_last.pt"
-    if not ckpt.exists():
+    # train.log is written last: a build killed earlier is redone (fairseq resumes its checkpoint)
+    if not (root / "train.log").exists():
         write_raw(raw, list(langs), n_train=n_train)
         spm_model = train_spm(raw, root / "spm")
         databin = encode_and_binarize(raw, spm_model, root, list(langs))
@@ -180,6 +183,6 @@ def build_tiny_model(root: Path, langs: tuple[str, ...] = ("en_XX", "de_DE", "fr
         res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if res.returncode != 0:
             raise RuntimeError(f"fairseq-train failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
-        (root / "train.log").write_text(res.stdout + res.stderr, encoding="utf-8")
+        write_text(root / "train.log", res.stdout + res.stderr)  # atomic: the build is done
     return TinyModel(root=root, raw=raw, databin=root / "databin", spm_model=root / "spm.model",
                      langs_file=langs_file, lang_pairs=lang_pairs, checkpoint=ckpt, save_dir=save_dir)
