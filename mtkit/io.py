@@ -6,7 +6,8 @@
   those a killed process left).
 - Line reading for corpus files (:func:`read_lines`): streaming and strict; the file and line
   number are named for anything that could misalign a parallel corpus.
-- Hashing (:func:`file_digest`, :func:`text_hash`), mirror paths for downloads, tool versions.
+- Hashing (:func:`file_digest`, :func:`text_hash`), mirror paths for downloads, tool versions and
+  the machine a result was measured on (:func:`versions`, :func:`machine`).
 """
 from __future__ import annotations
 
@@ -269,3 +270,25 @@ def versions(packages: Iterable[str] = ("mtkit", "torch", "fairseq", "sentencepi
         except PackageNotFoundError:
             continue
     return out
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; elsewhere what :mod:`platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """The machine a result was measured on, for results files: CPU model, core count, OpenMP threads,
+    platform and the 1-minute load average (other work on the machine slows timings)."""
+    try:
+        load: float | None = round(os.getloadavg()[0], 2)
+    except OSError:
+        load = None
+    return {"cpu": cpu_name(), "cpus": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "platform": platform.platform(), "load_1min": load}

@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 VENV="${MTKIT_VENV:-.venv}"
 PY="${PYTHON:-python3}"
-EXTRAS="${MTKIT_EXTRAS:-}"
+EXTRAS="${MTKIT_EXTRAS:-tensorboard}"
 TORCH_VERSION="${MTKIT_TORCH_VERSION:-2.13.0}"
 TORCH_CPU_INDEX="${MTKIT_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
 FAIRSEQ_EXTENSIONS="${MTKIT_FAIRSEQ_EXTENSIONS:-text}"

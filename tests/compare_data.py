@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tiny import english_sentences, translate_words
+from mtkit.testing import english_sentences, translate_words
 
 FILLERS = ["the", "a", "big", "cat"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from mtkit.testing import TinyModel, build_tiny_model
 
-from tiny import TinyModel, build_tiny_model  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))  # the tests' own helpers (tiny.py)
 
 
 @pytest.fixture(scope="session")

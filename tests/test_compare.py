@@ -27,7 +27,8 @@ from mtkit.evaluation.compare_tables import mark
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compare_data import corrupt, make_systems  # noqa: E402
-from tiny import english_sentences, translate_words  # noqa: E402
+
+from mtkit.testing import english_sentences, translate_words  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """mtkit extend-langs: layout checks, bit-identity of the extended model, fairseq-train continuation.
 
 A tiny mBART (arch mbart_base shrunk to 2+2 layers, d=32) is pretrained here for a few updates of
-``multilingual_denoising --add-lang-token`` on the synthetic cipher corpus of tests/tiny.py.
+``multilingual_denoising --add-lang-token`` on the synthetic cipher corpus of mtkit/testing.py.
 """
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,7 @@ from mtkit import checkpoint as ckpt_io
 from mtkit import extend_langs as el
 from mtkit.errors import InputError
 from mtkit.plugin import user_dir
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny import BIN, train_spm, write_raw  # noqa: E402
+from mtkit.testing import BIN, train_spm, write_raw
 
 OLD = ["en_XX", "de_DE", "fr_XX"]
 NEW = OLD + ["es_XX", "si_LK"]

@@ -42,7 +42,7 @@ def test_bf16_training_without_torch_xla(tiny_model, tmp_path):
     the device at hand (here the CPU; the GPU check in benchmarks/gpu_check does it on CUDA)."""
     import importlib.util
 
-    from tiny import tiny_train_args
+    from mtkit.testing import tiny_train_args
 
     assert importlib.util.find_spec("torch_xla") is None
     cmd = [str(BIN / "fairseq-train"), *tiny_train_args(tiny_model.databin, tiny_model.langs_file,

@@ -32,7 +32,7 @@ def _test_pairs(tiny_model, tgt: str, n: int = 40) -> tuple[list[str], list[str]
 
 
 def test_lines_kept_in_order_with_empty_and_overlong(en_de, tiny_model, caplog):
-    from tiny import english_sentences
+    from mtkit.testing import english_sentences
 
     src, _ = _test_pairs(tiny_model, "de_DE", 6)
     overlong = " ".join(english_sentences(40, seed=7))  # far beyond 64 positions
@@ -50,7 +50,7 @@ def test_lines_kept_in_order_with_empty_and_overlong(en_de, tiny_model, caplog):
 
 
 def test_translation_learns_the_cipher(en_de, tiny_model):
-    from tiny import translate_words
+    from mtkit.testing import translate_words
 
     src, _ = _test_pairs(tiny_model, "de_DE", 40)
     out = en_de.translate_lines(src)

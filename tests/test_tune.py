@@ -180,7 +180,7 @@ def test_help_does_not_import_ray():
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """The tiny corpus and databin (no training): en_XX<->de_DE."""
-    import tiny
+    from mtkit import testing as tiny
 
     root = tmp_path_factory.mktemp("tune-data")
     langs = ["en_XX", "de_DE", "fr_XX"]

@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-source "$repo/recipes/mbart50/common.sh"
+source "$repo/recipes/common.sh"
 
 ML50_DIR=${ML50_DIR:?set ML50_DIR to the output folder of mtkit data ml50}
 MODEL_DIR=${MODEL_DIR:?set MODEL_DIR to the model folder (model.pt, ML50_langs.txt, sentence.bpe.model, dict)}
@@ -26,7 +26,7 @@ DIRECTIONS=${DIRECTIONS:-m2m}
 OUT=${OUT:-$here/results/$name}
 BIN=${BIN:-$ML50_DIR/bin-$name}
 BASELINE=${BASELINE:-}
-export LANG_TOK_STYLE=${LANG_TOK_STYLE:-mbart} BEAM=${BEAM:-5} BATCH_SIZE=${BATCH_SIZE:-32} LENPEN=${LENPEN:-1.0}
+LANG_TOK_STYLE=${LANG_TOK_STYLE:-mbart} BEAM=${BEAM:-5} BATCH_SIZE=${BATCH_SIZE:-32} LENPEN=${LENPEN:-1.0}
 
 first() { local f; for f in "$@"; do [[ -f "$f" ]] && { echo "$f"; return; }; done; echo "$1"; }
 MODEL=$(first "$MODEL_DIR/model.pt" "$MODEL_DIR/checkpoint_best.pt" "$MODEL_DIR/checkpoint_last.pt")
@@ -40,21 +40,19 @@ need_dir "$raw" "ML50_DIR/clean" "mtkit data ml50 did not finish"
 trust=(); [[ "${TRUST:-0}" == 1 ]] && trust=(--trust-checkpoint)
 
 say "=== [check] $MODEL against $DICT + $(grep -c . "$LANG_LIST") language tokens"
-run "$MTKIT" check vocab --checkpoint "$MODEL" --dict "$DICT" --langs "$LANG_LIST" "${trust[@]}"
+run mtkit check vocab --checkpoint "$MODEL" --dict "$DICT" --langs "$LANG_LIST" "${trust[@]}"
 
 if [[ ! -f "$BIN/.done" ]]; then
   say "=== [binarize] $raw with $SPM and $DICT -> $BIN"
-  run "$MTKIT" data binarize --raw "$raw" --out "$BIN" --spm-model "$SPM" --dict "$DICT" --langs-file "$LANG_LIST"
+  run mtkit data binarize --raw "$raw" --out "$BIN" --spm-model "$SPM" --dict "$DICT" --langs-file "$LANG_LIST"
   touch "$BIN/.done"
 fi
 
-langs=$(for l in $(grep -v '^[[:space:]]*$' "$LANG_LIST"); do
-          if [[ $l == en_XX ]] || compgen -G "$BIN/databin/test.*$l*.idx" >/dev/null; then echo "$l"; fi
-        done | paste -sd, -)
-say "=== [generate + evaluate] $DIRECTIONS over: $langs"
-MODEL=$MODEL DATA=$BIN/databin LANG_LIST=$LANG_LIST REF_DIR=$ML50_DIR/raw TRAIN_DIR=$raw OUT=$OUT \
-PAIRS=$(pairs_for "$DIRECTIONS" "$langs") run bash "$repo/recipes/mbart50/generate.sh"
+say "=== [generate + evaluate] $DIRECTIONS"
+gen=(--lang-tok-style "$LANG_TOK_STYLE" --beam "$BEAM" --batch-size "$BATCH_SIZE" --lenpen "$LENPEN")
+MODE=$DIRECTIONS OUT=$OUT TRAIN_DIR=$raw \
+  run bash "$repo/recipes/mbart50/generate.sh" "$MODEL" "$BIN/databin" "$LANG_LIST" "$ML50_DIR/raw" "${gen[@]}"
 
 say "=== [table]"
 base=(); [[ -n "$BASELINE" ]] && base=(--baseline "$BASELINE")
-run "$PYTHON" "$here/table.py" --scores "$OUT/report/scores.json" --name "$name" "${base[@]}" --out "$OUT/table.md"
+run python "$here/table.py" --scores "$OUT/report/scores.json" --name "$name" "${base[@]}" --out "$OUT/table.md"

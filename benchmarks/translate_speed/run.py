@@ -13,14 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 def tiny_inputs(n: int, tgt: str, work: Path) -> tuple[Path, Path]:
     """n English lines of the tiny test model's synthetic language and their cipher references."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny import english_sentences, translate_words
+    from mtkit.testing import english_sentences, translate_words
 
     src = english_sentences(n, seed=2026)
     (work / "src.txt").write_text("\n".join(src) + "\n", encoding="utf-8")
@@ -56,16 +54,6 @@ def parse_interactive(stdout: str, n: int) -> list[str]:
     return hyps
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -95,6 +83,7 @@ def main() -> int:
     import sentencepiece as spm
 
     from mtkit.export.ct2 import export_ct2
+    from mtkit.io import cpu_name
     from mtkit.model_folder import build_model, find_files
 
     work = Path(tempfile.mkdtemp(prefix="mtkit-bench-"))
@@ -166,7 +155,7 @@ def main() -> int:
 
         meta = {"lines": len(src_lines), "source_tokens": n_src_tok, "beam": args.beam, "model": str(args.model),
                 "direction": f"{args.src_lang}-{args.tgt_lang}", "repeats": args.repeats,
-                "date": time.strftime("%Y-%m-%d"), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(), "cores": os.cpu_count(),
                 "versions": {"torch": torch.__version__, "ctranslate2": ctranslate2.__version__,
                              "sacrebleu": sacrebleu.__version__}}
         Path(args.out).write_text(json.dumps({"rows": results, **meta}, indent=2) + "\n")

@@ -177,7 +177,8 @@ def _languages(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return sorted({r["src_lang"] for r in results.values()} | {r["tgt_lang"] for r in results.values()})
 
 
-def _png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib Figure (object API, no pyplot) as PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -215,7 +216,7 @@ def heatmap_png(results: Mapping[str, Mapping[str, Any]], metric: str = "chrf++"
                     ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center",
                             color="white" if grid[i, j] < 60 else "black", fontsize=8)
     fig.colorbar(image, ax=ax, label=LABELS.get(metric, metric))
-    return _png(fig)
+    return figure_png(fig)
 
 
 def language_bars_png(results: Mapping[str, Mapping[str, Any]], metric: str = "chrf++") -> bytes:
@@ -240,7 +241,7 @@ def language_bars_png(results: Mapping[str, Mapping[str, Any]], metric: str = "c
     ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"{LABELS.get(metric, metric)} per language")
     ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -175,7 +175,7 @@ register_model_architecture("transformer_moe", "transformer_moe")(moe_base_archi
 
 @register_model_architecture("transformer_moe", "transformer_moe_tiny")
 def transformer_moe_tiny(args: argparse.Namespace) -> None:
-    """CPU test shape (tests/tiny.py's mBART-like model): 2+2 layers, dim 64, 4 experts,
+    """CPU test shape (mtkit/testing.py's mBART-like model): 2+2 layers, dim 64, 4 experts,
     MoE in layer 2 of encoder and decoder."""
     for name, value in (("encoder_layers", 2), ("decoder_layers", 2), ("encoder_embed_dim", 64),
                         ("decoder_embed_dim", 64), ("encoder_ffn_embed_dim", 128), ("decoder_ffn_embed_dim", 128),

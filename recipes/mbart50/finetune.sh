@@ -1,92 +1,66 @@
 #!/usr/bin/env bash
-# Multilingual finetuning of a pretrained mBART (or training from scratch when PRETRAINED is empty)
-# with translation_multi_simple_epoch, as in fairseq's examples/multilingual README: temperature
-# sampling (T=1.5), source-language token on the encoder side, target-language token on the decoder
-# side, the language list (--lang-dict) in the model's order (ML50 order for the released models).
+# Multilingual finetuning of mBART (fairseq's examples/multilingual recipe) with mtkit's checks.
 #
-#   MODE        m2m (many-to-many, en<->x) [default] | o2m (en->x) | m2o (x->en) | pairs (use PAIRS)
-#   DATA        databin with {split}.{src}-{tgt}.{lang}.{bin,idx} and dict.{lang}.txt (mtkit data binarize)
-#   LANG_LIST   language list file (ML50_langs.txt for mBART-50; langs.txt of extend-langs output)
-#   LANGS       languages to train on [all of LANG_LIST that have data]; PAIRS overrides MODE's pairs
-#   PRETRAINED  pretrained checkpoint (mBART-50 model.pt, or ours); empty = from scratch
-#   DICT        the model's dictionary [DATA/dict.en_XX.txt]; checked against PRETRAINED before training
-#   LANG_TOK_STYLE [mbart: [xx_YY] tokens + <mask>, as mBART; 'multilingual' for __xx_YY__ models]
-#   SAVE_DIR [checkpoints/ft-$MODE]  ARCH [mbart_large]  ARCH_ARGS [""]
-#   fairseq README defaults, all overridable: LR [3e-05] WARMUP [2500] MAX_UPDATE [40000] DROPOUT [0.3]
-#   ATTENTION_DROPOUT [0.1] LABEL_SMOOTHING [0.2] MAX_TOKENS [1024] UPDATE_FREQ [2] TEMPERATURE [1.5]
-#   SEED [222] SAVE_INTERVAL_UPDATES [5000] STOP_TIME_HOURS [0]  DEVICE_ARGS  EXTRA_ARGS
+#   recipes/mbart50/finetune.sh DATA LANG_LIST [fairseq-train args ...]
+#
+#   DATA       parallel databin: {split}.{src}-{tgt}.{lang}.{bin,idx}, one shared dict.{lang}.txt
+#              (mtkit data binarize --out X makes X/databin)
+#   LANG_LIST  the language list file, one code a line, in the model's order (ML50_langs.txt for
+#              mBART-50; langs.txt of mtkit extend-langs): it fixes the language-token ids
+#   args       any fairseq-train flags; they come last, so they override the defaults below
+#              (e.g. --lang-pairs en_XX-si_LK,si_LK-en_XX, --arch mbart_base, --max-update 1000)
+#
+# Environment (mtkit's inputs only):
+#   PRETRAINED  checkpoint to start from (--finetune-from-model: fresh optimizer, meters, clock);
+#               empty = train from scratch. Its embedding rows are checked against DATA's dictionary
+#               + LANG_LIST's tokens (+ <mask>) before fairseq runs (fairseq issue #3474).
+#   MODE        m2m [default] (en<->x) | o2m (en->x) | m2o (x->en): the default --lang-pairs, over
+#               the languages of LANG_LIST with training data in DATA
+#   LAUNCH      launcher before fairseq-train, e.g. "torchrun --nproc-per-node 8" or "srun"
+#               (see recipes/README.md); empty = fairseq-train starts one process per GPU itself
+#
+# The defaults are those of fairseq's examples/multilingual/finetune_multilingual_model.sh (lr 3e-05,
+# 40k updates, max-tokens 1024 x update-freq 2, temperature 1.5) with mBART-50's architecture and
+# [xx_YY] language tokens. Without a GPU the recipe adds --cpu --distributed-backend gloo
+# --ddp-backend legacy_ddp. --data-buffer-size 0: fairseq's background batch thread aborted the
+# process at exit on CPU.
+# Learning curves (train/valid loss, lr, ... over updates) go to SAVE_DIR/tensorboard (--save-dir,
+# --tensorboard-logdir; fairseq writes them when tensorboardX is installed: pip install -e '.[tensorboard]').
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$here/common.sh"
-
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+need_args "${BASH_SOURCE[0]}" 2 "$@"
+DATA=$1 LANG_LIST=$2
+shift 2
 MODE=${MODE:-m2m}
-DATA=${DATA:?set DATA to the binarised parallel data (mtkit data binarize --out X: X/databin)}
-LANG_LIST=${LANG_LIST:?set LANG_LIST to the language list file the model was (pre)trained with}
-LANGS=${LANGS:-}
-PAIRS=${PAIRS:-}
 PRETRAINED=${PRETRAINED:-}
-DICT=${DICT:-$DATA/dict.en_XX.txt}
-LANG_TOK_STYLE=${LANG_TOK_STYLE:-mbart}
-SAVE_DIR=${SAVE_DIR:-checkpoints/ft-$MODE}
-ARCH=${ARCH:-mbart_large}
-ARCH_ARGS=${ARCH_ARGS:-}
-LR=${LR:-3e-05}
-WARMUP=${WARMUP:-2500}
-MAX_UPDATE=${MAX_UPDATE:-40000}
-DROPOUT=${DROPOUT:-0.3}
-ATTENTION_DROPOUT=${ATTENTION_DROPOUT:-0.1}
-LABEL_SMOOTHING=${LABEL_SMOOTHING:-0.2}
-MAX_TOKENS=${MAX_TOKENS:-1024}
-UPDATE_FREQ=${UPDATE_FREQ:-2}
-TEMPERATURE=${TEMPERATURE:-1.5}
-SEED=${SEED:-222}
-SAVE_INTERVAL_UPDATES=${SAVE_INTERVAL_UPDATES:-5000}
-STOP_TIME_HOURS=${STOP_TIME_HOURS:-0}
-DEVICE_ARGS=${DEVICE_ARGS:-}
-EXTRA_ARGS=${EXTRA_ARGS:-}
 
-need_cmd "$MTKIT"; need_cmd "$FAIRSEQ_TRAIN"
-need_dir "$DATA" DATA "run mtkit data binarize first"
-need_file "$LANG_LIST" LANG_LIST "one language code a line, in the model's order"
-if [[ -z "$LANGS" ]]; then
-  # every language of the list that has training data with en_XX
-  LANGS=$(for l in $(grep -v '^[[:space:]]*$' "$LANG_LIST"); do
-            if [[ $l == en_XX ]] || compgen -G "$DATA/train.*$l*.idx" >/dev/null; then echo "$l"; fi
-          done | paste -sd, -)
-fi
-if [[ -z "$PAIRS" ]]; then
-  [[ "$MODE" != pairs ]] || die "MODE=pairs needs PAIRS=src-tgt,..."
-  PAIRS=$(pairs_for "$MODE" "$(langs_csv "$LANGS")")
-fi
-[[ -n "$PAIRS" ]] || die "no language pairs: LANGS=$LANGS has no language besides en_XX with data in $DATA"
-run "$MTKIT" check databin --databin "$DATA" --langs "$LANG_LIST" --pairs "$PAIRS" \
-    --dict "$DICT"
-init_args=()
+need_cmd mtkit
+checked_pairs "$DATA" "$LANG_LIST" train "$@"
+init=()
 if [[ -n "$PRETRAINED" ]]; then
   need_file "$PRETRAINED" PRETRAINED
-  mask=yes; [[ "$LANG_TOK_STYLE" == mbart ]] || mask=no
-  # catches the embedding size mismatch of fairseq issue #3474 before fairseq does, with the reason
-  run "$MTKIT" check vocab --checkpoint "$PRETRAINED" --dict "$DICT" --langs "$LANG_LIST" \
-      --expect-mask "$mask"
-  init_args=(--finetune-from-model "$PRETRAINED")
+  mask=yes; [[ "$(flag_value --lang-tok-style mbart "$@")" == mbart ]] || mask=no
+  run mtkit check vocab --checkpoint "$PRETRAINED" --dict "$DATA/dict.${PAIRS%%-*}.txt" \
+      --langs "$LANG_LIST" --expect-mask "$mask"
+  init=(--finetune-from-model "$PRETRAINED")
 fi
-if [[ -z "$DEVICE_ARGS" ]] && ! "$PYTHON" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-  DEVICE_ARGS=--cpu
-fi
+device_flags train
+train_command
+save_dir=$(flag_value --save-dir "checkpoints/ft-$MODE" "$@")
 
-say "== finetuning ($MODE) on $PAIRS -> $SAVE_DIR"
-# shellcheck disable=SC2086
-run "$FAIRSEQ_TRAIN" "$DATA" --user-dir "$(user_dir)" $DEVICE_ARGS \
+say "== finetuning ($MODE) on $PAIRS"
+run "${TRAIN[@]}" "$DATA" --user-dir "$(user_dir)" "${DEVICE[@]}" "${init[@]}" \
   --task translation_multi_simple_epoch --lang-dict "$LANG_LIST" --lang-pairs "$PAIRS" \
-  --lang-tok-style "$LANG_TOK_STYLE" --encoder-langtok src --decoder-langtok \
-  --sampling-method temperature --sampling-temperature "$TEMPERATURE" \
-  --arch "$ARCH" $ARCH_ARGS --encoder-normalize-before --decoder-normalize-before --layernorm-embedding \
+  --lang-tok-style mbart --encoder-langtok src --decoder-langtok \
+  --sampling-method temperature --sampling-temperature 1.5 \
+  --arch mbart_large --encoder-normalize-before --decoder-normalize-before --layernorm-embedding \
   --share-all-embeddings \
-  --criterion label_smoothed_cross_entropy --label-smoothing "$LABEL_SMOOTHING" \
-  --optimizer adam --adam-eps 1e-06 --adam-betas '(0.9, 0.98)' --lr-scheduler inverse_sqrt \
-  --lr "$LR" --warmup-updates "$WARMUP" --max-update "$MAX_UPDATE" --stop-time-hours "$STOP_TIME_HOURS" \
-  --dropout "$DROPOUT" --attention-dropout "$ATTENTION_DROPOUT" --weight-decay 0.0 \
-  --max-tokens "$MAX_TOKENS" --update-freq "$UPDATE_FREQ" \
-  --save-interval 1 --save-interval-updates "$SAVE_INTERVAL_UPDATES" --keep-interval-updates 10 \
-  --no-epoch-checkpoints --seed "$SEED" --log-format simple --log-interval 20 --no-progress-bar \
-  --data-buffer-size 0 --save-dir "$SAVE_DIR" "${init_args[@]}" $EXTRA_ARGS
+  --criterion label_smoothed_cross_entropy --label-smoothing 0.2 \
+  --optimizer adam --adam-eps 1e-06 --adam-betas '(0.9, 0.98)' \
+  --lr-scheduler inverse_sqrt --lr 3e-05 --warmup-updates 2500 --max-update 40000 \
+  --dropout 0.3 --attention-dropout 0.1 --weight-decay 0.0 \
+  --max-tokens 1024 --update-freq 2 \
+  --save-interval 1 --save-interval-updates 5000 --keep-interval-updates 10 --no-epoch-checkpoints \
+  --save-dir "$save_dir" --tensorboard-logdir "$save_dir/tensorboard" --seed 222 \
+  --log-format simple --log-interval 20 --no-progress-bar --data-buffer-size 0 \
+  "$@"

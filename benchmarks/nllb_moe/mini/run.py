@@ -1,8 +1,9 @@
 """CPU mini comparison on ML50-mini (gettext): dense vs MoE at equal active compute, micro vs
-global balance, EOM on/off. Writes a results.json with valid loss, chrF++ and a
-language-specialisation score per setting, plus the commands, date and versions.
+global balance, EOM on/off, every setting trained for the same number of updates. Writes a
+results.json with valid loss, chrF++ and a language-specialisation score per setting, plus the
+commands, date and versions.
 
-    .venv/bin/python recipes/nllb_moe/mini.py [--seconds 120] [--out benchmarks/nllb_moe/mini/results.json]
+    python benchmarks/nllb_moe/mini/run.py [--max-update 400] [--out benchmarks/nllb_moe/mini/results.json]
 
 Environment: DATABIN [work/mini/bin/databin, the ML50-mini recipe's; built with `mtkit data gettext`
 + `mtkit data binarize` when missing], MOE_MINI_WORK [work/nllb_moe_mini], OMP_NUM_THREADS.
@@ -19,10 +20,12 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from mtkit.io import versions, write_json
+from mtkit.plugin import user_dir
+
+HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 BASE = ["--encoder-layers", "2", "--decoder-layers", "2", "--encoder-embed-dim", "128", "--decoder-embed-dim", "128",
@@ -80,13 +83,19 @@ def last_valid(log: str, key: str) -> float | None:
     return vals[-1] if vals else None
 
 
-def chrf_pp(databin: Path, langs: Path, pairs: list[str], ckpt: Path, spm_lang_pairs: str) -> dict[str, float]:
+MIN_TEST_LINES = 100  # directions with smaller test sets are left out of the mean
+
+
+def chrf_pp(databin: Path, langs: Path, pairs: list[str], ckpt: Path, spm_lang_pairs: str
+            ) -> tuple[dict[str, float | None], dict[str, int]]:
+    """chrF++ per direction and the number of test lines it was computed on."""
     import sacrebleu
 
-    scores = {}
+    scores: dict[str, float | None] = {}
+    sizes: dict[str, int] = {}
     for pair in pairs:
         src, tgt = pair.split("-")
-        out = run([str(BIN / "fairseq-generate"), str(databin), "--user-dir", str(REPO / "mtkit"), "--cpu",
+        out = run([str(BIN / "fairseq-generate"), str(databin), "--user-dir", user_dir(), "--cpu",
                    "--path", str(ckpt), "--task", "translation_multi_simple_epoch", "--lang-dict", str(langs),
                    "--lang-pairs", spm_lang_pairs, "--encoder-langtok", "src", "--decoder-langtok",
                    "--source-lang", src, "--target-lang", tgt, "--gen-subset", "test", "--beam", "1",
@@ -102,20 +111,18 @@ def chrf_pp(databin: Path, langs: Path, pairs: list[str], ckpt: Path, spm_lang_p
             elif line.startswith("T-"):
                 ref[parts[0][2:]] = parts[1] if len(parts) > 1 else ""
         ids = sorted(ref, key=int)
+        sizes[pair] = len(ids)
         scores[pair] = round(sacrebleu.corpus_chrf([hyp.get(i, "") for i in ids], [[ref[i] for i in ids]],
                                                    word_order=2).score, 2)
-    return scores
+    return scores, sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=120, help="training time per setting")
-    ap.add_argument("--max-update", type=int, default=0,
-                    help="train every setting for exactly this many updates instead of --seconds "
-                         "(fairer on a shared machine: equal updates, not equal time)")
+    ap.add_argument("--max-update", type=int, default=400, help="updates per setting (default 400)")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS)
     ap.add_argument("--merge", action="store_true", help="add to the settings already in --out")
-    ap.add_argument("--out", default=str(REPO / "benchmarks/nllb_moe/mini/results.json"))
+    ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--eval-pairs", default="", help="directions to score (default: all en<->x)")
     args = ap.parse_args(argv)
     work = Path(os.environ.get("MOE_MINI_WORK", "work/nllb_moe_mini")).resolve()
@@ -125,13 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     langs = [x.strip() for x in langs_file.read_text().split() if x.strip()]
     pairs = [p for x in langs if x != "en_XX" for p in (f"en_XX-{x}", f"{x}-en_XX")]
     eval_pairs = args.eval_pairs.split(",") if args.eval_pairs else pairs
-    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "settings": {}}
-    import fairseq
-    import torch
-
-    results["versions"] = {"torch": torch.__version__, "fairseq": fairseq.__version__, "python": sys.version.split()[0]}
-    results["setup"] = {"databin": str(databin), "seconds_per_setting": None if args.max_update else args.seconds,
-                        "max_update": args.max_update or None, "threads":
+    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "settings": {},
+                     "versions": versions()}
+    results["setup"] = {"databin": str(databin), "max_update": args.max_update, "threads":
                         os.environ.get("OMP_NUM_THREADS"), "lang_pairs": pairs, "eval_pairs": eval_pairs,
                         "eval": "fairseq-generate --beam 1 on test, sacrebleu chrF++ (word_order=2) vs T- lines"}
     if args.merge and Path(args.out).exists():
@@ -140,15 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         results["earlier_runs"] = [*earlier.get("earlier_runs", []), {k: earlier.get(k) for k in ("date", "setup")}]
     for name in args.settings.split(","):
         save = work / name
-        cmd = [str(BIN / "fairseq-train"), str(databin), "--user-dir", str(REPO / "mtkit"), "--cpu", "--seed", "1",
+        cmd = [str(BIN / "fairseq-train"), str(databin), "--user-dir", user_dir(), "--cpu", "--seed", "1",
                "--task", "translation_multi_simple_epoch", "--lang-dict", str(langs_file), "--lang-pairs",
                ",".join(pairs), "--encoder-langtok", "src", "--decoder-langtok", "--sampling-method",
                "temperature", "--sampling-temperature", "1.5", *BASE, "--label-smoothing", "0.1",
                "--dropout", "0.1", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "0.002",
                "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "200", "--max-tokens", "4096",
                "--num-workers", "0", "--log-format", "simple", "--log-interval", "50", "--no-progress-bar",
-               *(["--max-update", str(args.max_update)] if args.max_update else
-                 ["--stop-time-hours", f"{args.seconds / 3600:.6f}", "--max-update", "100000"]),
+               "--max-update", str(args.max_update),
                "--validate-interval-updates", "100000", "--no-epoch-checkpoints", "--save-dir", str(save),
                *SETTINGS[name]]  # last, so that a setting may override the common options
         ckpt = save / ("checkpoint_last-shared.pt" if name != "dense" else "checkpoint_last.pt")
@@ -158,23 +160,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log = run(cmd, log_path)
         updates = re.findall(r"num_updates (\d+)", log)
+        scores, sizes = chrf_pp(databin, langs_file, eval_pairs, ckpt, ",".join(pairs))
         results["settings"][name] = {
             "command": " ".join(cmd[1:]),
             "updates": int(updates[-1]) if updates else None,
             "valid_loss": last_valid(log, "loss"),
             "valid_nll_loss": last_valid(log, "nll_loss"),
             "lang_specialisation": last_valid(log, "moe_lang_specialisation"),
-            "chrf_pp": chrf_pp(databin, langs_file, eval_pairs, ckpt, ",".join(pairs)),
+            "chrf_pp": scores,
+            "test_lines": sizes,
         }
-        s = [v for v in results["settings"][name]["chrf_pp"].values() if v is not None]
+        s = [v for p, v in scores.items() if v is not None and sizes.get(p, 0) >= MIN_TEST_LINES]
         results["settings"][name]["chrf_pp_mean"] = round(sum(s) / max(len(s), 1), 2)
+        results["settings"][name]["chrf_pp_mean_over"] = [p for p in scores if sizes.get(p, 0) >= MIN_TEST_LINES]
         print(name, json.dumps({k: v for k, v in results["settings"][name].items() if k != "command"}), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(results, fh, indent=2)
-    os.replace(tmp, out)
+    write_json(args.out, results)
     return 0
 
 
