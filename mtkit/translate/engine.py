@@ -56,10 +56,21 @@ class _Spm:
     def encode(self, line: str) -> list[str]:
         return self.sp.encode(line, out_type=str) if self.sp else line.split()
 
+    def encode_many(self, lines: list[str]) -> list[list[str]]:
+        """Pieces of each line, in one call into SentencePiece."""
+        if self.sp is None:
+            return [line.split() for line in lines]
+        return self.sp.encode(lines, out_type=str, num_threads=1) if lines else []
+
     def decode(self, pieces: list[str]) -> str:
         if self.sp is None:
             return " ".join(pieces)
         return self.sp.decode_pieces(pieces)
+
+    def decode_many(self, pieces: list[list[str]]) -> list[str]:
+        if self.sp is None:
+            return [" ".join(p) for p in pieces]
+        return self.sp.decode_pieces(pieces, num_threads=1) if pieces else []
 
 
 def _batches(lengths: list[int], order: list[int], max_tokens: int, max_sentences: int) -> Iterator[list[int]]:
@@ -184,9 +195,11 @@ class Translator:
         batches = self.engine.batches(lengths, order, self.options)
         outs = self.engine.translate_batches([[pieces[i] for i in b] for b in batches], self.options)
         for batch, hyps_of in zip(batches, outs):
+            flat = [h for hyps in hyps_of for h in hyps[:n_best]]
+            texts = iter(self.spm.decode_many(flat))
             for i, hyps in zip(batch, hyps_of):
-                texts = [self.spm.decode(h) for h in hyps[:n_best]]
-                results[i] = texts + [""] * (n_best - len(texts))
+                got = [next(texts) for _ in hyps[:n_best]]
+                results[i] = got + [""] * (n_best - len(got))
             if on_lines is not None:
                 on_lines(len(batch))
         return results
@@ -194,15 +207,15 @@ class Translator:
     def _encode(self, lines: list[str], first_line: int) -> list[list[str]]:
         """SentencePiece pieces of each line (``[]`` for a blank line), truncated to the model's positions."""
         budget = self._budget()
-        pieces: list[list[str]] = []
-        for no, line in enumerate(lines, first_line):
-            text = line.rstrip("\r\n").strip()
-            p = self.spm.encode(text) if text else []
+        texts = [line.rstrip("\r\n").strip() for line in lines]
+        filled = [i for i, t in enumerate(texts) if t]
+        pieces: list[list[str]] = [[] for _ in lines]
+        for i, p in zip(filled, self.spm.encode_many([texts[i] for i in filled])):
             if len(p) > budget:
                 logger.warning("line %d has %d pieces, more than the model's %d positions allow: "
-                               "truncated to %d", no, len(p), self.max_src_positions, budget)
+                               "truncated to %d", first_line + i, len(p), self.max_src_positions, budget)
                 p = p[:budget]
-            pieces.append(p)
+            pieces[i] = p
         return pieces
 
 
@@ -393,15 +406,16 @@ class Ct2Engine:
         res = self.translator.translate_batch(
             source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=k, return_scores=True,
             max_decoding_length=max_len + n, min_decoding_length=0, max_batch_size=mbs, **kw)
+        hyps = [r.hypotheses for r in res]  # each access converts to Python lists: do it once
         if not rescore:
-            return [[h[n:] for h in r.hypotheses[: max(o.nbest, 1)]] for r in res]
+            return [[h[n:] for h in hs[: max(o.nbest, 1)]] for hs in hyps]
         # CTranslate2 gives forced prefix tokens score 0 but still counts them in the length
         # normalisation; fairseq adds their log-probability c. Add it back (the same c for every
         # hypothesis of a sentence, so only the ranking between lengths changes) and re-rank like
         # fairseq. c <= 0, so with one output and a positive length penalty c can only lift a
         # hypothesis longer than CTranslate2's best: sentences without one need no scoring pass.
-        need = [j for j, r in enumerate(res)
-                if o.nbest > 1 or o.lenpen < 0 or any(len(h) > len(r.hypotheses[0]) for h in r.hypotheses[1:])]
+        need = [j for j, hs in enumerate(hyps)
+                if o.nbest > 1 or o.lenpen < 0 or any(len(h) > len(hs[0]) for h in hs[1:])]
         prefix_lp = [0.0] * len(res)
         if need:
             scored = self.translator.score_batch([source[j] for j in need], [list(self.tgt_prefix)] * len(need),
@@ -409,9 +423,12 @@ class Ct2Engine:
             for j, sc in zip(need, scored):
                 prefix_lp[j] = sc.log_probs[0]
         out = []
-        for r, c in zip(res, prefix_lp):
+        for hs, r, c in zip(hyps, res, prefix_lp):
+            if c == 0.0:  # nothing to add: CTranslate2's order stands
+                out.append([h[n:] for h in hs[: max(o.nbest, 1)]])
+                continue
             ranked = []
-            for h, sc in zip(r.hypotheses, r.scores):
+            for h, sc in zip(hs, r.scores):
                 length = len(h) + 1  # prefix and hypothesis tokens plus </s>
                 ranked.append((sc + c / length ** o.lenpen, h[n:]))
             ranked.sort(key=lambda t: -t[0])
