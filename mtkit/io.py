@@ -256,6 +256,17 @@ def mirror_path(mirror: str | os.PathLike, url: str) -> Path:
     return Path(mirror) / u.netloc / u.path.lstrip("/")
 
 
+def cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo), for results files; ``unknown`` elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def versions(packages: Iterable[str] = ("mtkit", "torch", "fairseq", "sentencepiece", "sacrebleu")
              ) -> dict[str, str]:
     """Python and installed package versions, for manifests and results files."""

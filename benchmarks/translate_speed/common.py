@@ -2,6 +2,7 @@
 output byte, peak RSS, output digest), paired ratios with their spread, machine facts."""
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import statistics
@@ -9,7 +10,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass
@@ -65,16 +65,18 @@ def paired(numerators: list[float], denominators: list[float]) -> dict[str, floa
 
 def machine() -> dict[str, object]:
     """CPU model, core count and the 1-minute load average now (the machine is shared)."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
+    from mtkit.io import cpu_model
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
             "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def add_model_args(ap: argparse.ArgumentParser, model_help: str, lines: int) -> None:
+    """-m MODEL, --src-lang, --tgt-lang and --lines, as every script here takes them."""
+    ap.add_argument("-m", "--model", required=True, help=model_help)
+    ap.add_argument("--src-lang", default="en_XX", help="source language (default en_XX)")
+    ap.add_argument("--tgt-lang", default="fr_XX", help="target language (default fr_XX)")
+    ap.add_argument("--lines", type=int, default=lines, help=f"lines of the input to use (default {lines})")
 
 
 def bench_env(threads: int) -> dict[str, str]:

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import machine
+from common import add_model_args, machine
 
 
 def gpus_used_by_this_process() -> list[str] | None:
@@ -69,12 +69,9 @@ def check_engine(engine: str, model: str, lines: list[str], src: str, tgt: str, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-m", "--model", required=True, help="model folder (fairseq engine)")
+    add_model_args(ap, "model folder (fairseq engine)", 4000)
     ap.add_argument("--ct2", help="CTranslate2 export of the same model (ct2 engine; skipped without it)")
     ap.add_argument("--src", required=True, help="source sentences")
-    ap.add_argument("--src-lang", default="en_XX")
-    ap.add_argument("--tgt-lang", default="fr_XX")
-    ap.add_argument("--lines", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--out", help="write the results JSON here")
     args = ap.parse_args()

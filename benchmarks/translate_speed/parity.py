@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import bench_env, machine, measure
+from common import add_model_args, bench_env, machine, measure
 from run import fairseq_interactive_cmd
 
 BIN = Path(sys.executable).parent
@@ -33,11 +33,8 @@ def interactive_hyps(stdout: str, n: int) -> tuple[list[str], list[float]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("-m", "--model", required=True)
+    add_model_args(ap, "model folder", 2000)
     ap.add_argument("--src", required=True)
-    ap.add_argument("--src-lang", default="en_XX")
-    ap.add_argument("--tgt-lang", default="fr_XX")
-    ap.add_argument("--lines", type=int, default=2000)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--out", help="results JSON")
     args = ap.parse_args()
