@@ -40,6 +40,10 @@ def test_reading_files_gives_split_lines_lines(tmp_path):
     g = tmp_path / "g.txt"
     g.write_bytes(b"\xef\xbb\xbfone\ntwo\n")
     assert list(iter_lines([str(g), str(f)])) == ["one", "two"] + expect
+    # skipping lines (shards, resume) seeks in the files: the same lines as reading them all
+    every = ["one", "two"] + expect
+    for start in range(len(every) + 2):
+        assert list(iter_lines([str(g), str(f)], start=start)) == every[start:]
     assert count_lines(str(g)) == 2
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")

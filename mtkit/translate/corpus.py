@@ -75,7 +75,9 @@ def translate_corpus(translator: Any, files: list[str], *, output: str | None = 
     else:
         sink = StdoutSink(nbest)
     done = sink.start()
-    lines = islice(iter_lines(files), first + done, end)
+    lines = iter_lines(files, start=first + done)
+    if end is not None:
+        lines = islice(lines, end - first - done)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -151,7 +151,8 @@ class Translator:
         """Everything that decides the output text (model, direction, options, precision): a run
         resumed with other settings would not continue the same output."""
         return {**self.model_id, "src": self.src, "tgt": self.tgt, "options": asdict(self.options),
-                "dtype": self.engine.dtype, "device": self.engine.device_kind}
+                "dtype": self.engine.dtype, "device": self.engine.device_kind,
+                "batching": self.engine.batching(self.options)}
 
     # ---- translation ----------------------------------------------------------------------
     def _budget(self) -> int:
@@ -267,6 +268,11 @@ class FairseqEngine:
             model = model.to(torch.bfloat16)
         return model
 
+    def batching(self, o: Options) -> dict[str, int]:
+        """What decides the batches of a chunk (each batch goes whole to one replica, so the number of
+        replicas does not change them)."""
+        return {"max_tokens": o.max_tokens, "max_sentences": o.max_sentences or self.max_sentences}
+
     def batches(self, lengths: list[int], order: list[int], o: Options) -> list[list[int]]:
         """Batches by tokens (``max_tokens``) and lines (``max_sentences``) over length-sorted ``order``."""
         return list(_batches(lengths, order, o.max_tokens, o.max_sentences or self.max_sentences))
@@ -372,6 +378,11 @@ class Ct2Engine:
     def chunk_lines(self, o: Options) -> int:
         """Lines handed to CTranslate2 per call: 8 batches per worker (progress is updated per call)."""
         return 8 * self.workers * (o.max_sentences or self.max_sentences)
+
+    def batching(self, o: Options) -> dict[str, int]:
+        """What decides the batches: CTranslate2 sorts and cuts each call's lines itself, and the lines
+        per call grow with the workers."""
+        return {"max_sentences": o.max_sentences or self.max_sentences, "lines_per_call": self.chunk_lines(o)}
 
     def batches(self, lengths: list[int], order: list[int], o: Options) -> list[list[int]]:
         """Chunks of the length-sorted ``order``; CTranslate2 batches and parallelises inside each."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from mtkit.errors import InputError, MtkitError
 from mtkit.io import write_json
-from mtkit.translate.streaming import chunk_start
+from mtkit.translate.streaming import chunk_start, offset_of_line
 
 logger = logging.getLogger(__name__)
 
@@ -85,24 +85,6 @@ def count_complete(path: Path) -> tuple[int, int]:
                 end = pos + block.rindex(b"\n") + 1
             pos += len(block)
     return lines, end
-
-
-def offset_of_line(path: Path, line: int) -> int:
-    """Byte offset where line ``line`` (0-based) starts."""
-    if line == 0:
-        return 0
-    seen, pos = 0, 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n = block.count(b"\n")
-            if seen + n >= line:
-                i = -1
-                for _ in range(line - seen):
-                    i = block.index(b"\n", i + 1)
-                return pos + i + 1
-            seen += n
-            pos += len(block)
-    raise ValueError(f"{path} has fewer than {line} lines")
 
 
 class FileSink:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import IO, Any
 
 from mtkit.errors import InputError
@@ -29,9 +30,12 @@ DEFAULT_BUFFER = 10000
 BOM = b"\xef\xbb\xbf"
 
 
-def decode_lines(f: IO[bytes], name: str) -> Iterator[str]:
-    """The lines of a binary stream (see the module docstring); a bad byte is an :class:`InputError`."""
-    for no, raw in enumerate(f, 1):
+def decode_lines(f: IO[bytes], name: str, first: int = 1) -> Iterator[str]:
+    """The lines of a binary stream (see the module docstring); a bad byte is an :class:`InputError`.
+
+    ``first``: the line number of the stream's first line (a stream that starts mid-file).
+    """
+    for no, raw in enumerate(f, first):
         if raw.endswith(b"\n"):
             raw = raw[:-1]
         if raw.endswith(b"\r"):
@@ -46,10 +50,15 @@ def decode_lines(f: IO[bytes], name: str) -> Iterator[str]:
                              "(e.g. iconv -f LATIN1 -t UTF-8) and run again") from None
 
 
-def iter_lines(files: list[str]) -> Iterator[str]:
-    """The lines of each file in turn, or of stdin when ``files`` is empty, read as they are needed."""
+def iter_lines(files: list[str], start: int = 0) -> Iterator[str]:
+    """The lines of each file in turn, or of stdin when ``files`` is empty, read as they are needed.
+
+    ``start`` lines are skipped first; in files without decoding them (whole files by their line
+    count, then a seek to the byte where line ``start`` begins), so a shard near the end of a large
+    input starts at once.
+    """
     if not files:
-        yield from decode_lines(sys.stdin.buffer, "<stdin>")
+        yield from islice(decode_lines(sys.stdin.buffer, "<stdin>"), start, None)
         return
     for name in files:
         try:
@@ -57,10 +66,18 @@ def iter_lines(files: list[str]) -> Iterator[str]:
         except FileNotFoundError:
             raise InputError(f"input file {name} does not exist") from None
         with f:
-            yield from decode_lines(f, name)
+            skip = 0
+            if start:
+                n = count_lines(name)
+                if start >= n:
+                    start -= n
+                    continue
+                skip, start = start, 0
+                f.seek(offset_of_line(name, skip))
+            yield from decode_lines(f, name, first=skip + 1)
 
 
-def count_lines(path: str) -> int:
+def count_lines(path: str | Path) -> int:
     """Lines of a file as :func:`decode_lines` yields them (a last line without a newline counts)."""
     n, last = 0, b"\n"
     with open(path, "rb") as f:
@@ -68,6 +85,24 @@ def count_lines(path: str) -> int:
             n += block.count(b"\n")
             last = block[-1:]
     return n + (last != b"\n")
+
+
+def offset_of_line(path: str | Path, line: int) -> int:
+    """Byte offset where line ``line`` (0-based) of a file starts."""
+    if line == 0:
+        return 0
+    seen, pos = 0, 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            n = block.count(b"\n")
+            if seen + n >= line:
+                i = -1
+                for _ in range(line - seen):
+                    i = block.index(b"\n", i + 1)
+                return pos + i + 1
+            seen += n
+            pos += len(block)
+    raise ValueError(f"{path} has fewer than {line} lines")
 
 
 def chunk_sizes(buffer_size: int) -> Iterator[int]:
