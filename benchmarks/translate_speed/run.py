@@ -137,26 +137,29 @@ def main() -> int:
                    "out_tok_per_s": round(sum(len(sp.encode(x)) for x in h) / w, 1),
                    "bleu": round(sacrebleu.corpus_bleu(h, [refs]).score, 2),
                    "x_interactive_paired": paired(walls[INTERACTIVE], walls[name]),
+                   # the same pairs in CPU seconds (user + system), less moved by other jobs than wall time
+                   "x_interactive_cpu_paired": paired(cpus[INTERACTIVE], cpus[name]),
                    "top1_same_as_interactive": sum(a == b for a, b in zip(ref_h, h)),
                    "lines_differing_from_interactive": [i for i, (a, b) in enumerate(zip(ref_h, h)) if a != b]}
             for q in ("int8", "float32"):
                 if name == f"mtkit translate --engine ct2 {q}":
                     row["x_ctranslate2_direct_paired"] = paired(walls[name], walls[f"ctranslate2 direct {q}"])
+                    row["x_ctranslate2_direct_cpu_paired"] = paired(cpus[name], cpus[f"ctranslate2 direct {q}"])
                     row["top1_same_as_fairseq_engine"] = sum(a == b for a, b in zip(hyps[MT_FAIRSEQ], h))
             rows.append(row)
         results.append({"threads": threads, "load_1min_at_start": load_at_start, "rows": rows})
         print(f"{len(src_lines)} lines, {n_src_tok} source SPM tokens, beam {args.beam}, {threads} thread(s) per "
               f"system, {args.repeats} interleaved repeats, load {load_at_start} at start; ratios are paired: "
               "median [min-max] of the per-repeat ratios", flush=True)
-        print(f"{'system':38s} {'wall s':>7s} {'BLEU':>6s} {'x interactive':>20s} {'top-1 same':>11s} "
-              f"{'x direct ct2':>20s}")
+        print(f"{'system':38s} {'wall s':>7s} {'BLEU':>6s} {'x interactive (wall)':>22s} {'(CPU)':>6s} "
+              f"{'top-1 same':>11s} {'x direct ct2 (wall)':>22s} {'(CPU)':>6s}")
         for r in rows:
-            x = r["x_interactive_paired"]
-            d = r.get("x_ctranslate2_direct_paired")
-            dtxt = f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}]" if d else ""
+            x, xc = r["x_interactive_paired"], r["x_interactive_cpu_paired"]
+            d, dc = r.get("x_ctranslate2_direct_paired"), r.get("x_ctranslate2_direct_cpu_paired")
+            dtxt = f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}] {dc['median']:6.2f}" if d else ""
             print(f"{r['system']:38s} {r['wall_s_median']:7.2f} {r['bleu']:6.2f} "
-                  f"{x['median']:6.2f} [{x['min']:.2f}-{x['max']:.2f}] {r['top1_same_as_interactive']:>6d}/"
-                  f"{len(src_lines)} {dtxt:>20s}", flush=True)
+                  f"{x['median']:8.2f} [{x['min']:.2f}-{x['max']:.2f}] {xc['median']:6.2f} "
+                  f"{r['top1_same_as_interactive']:>6d}/{len(src_lines)} {dtxt:>29s}", flush=True)
     if args.out:
         meta = {"lines": len(src_lines), "source_tokens": n_src_tok, "beam": args.beam, "model": str(args.model),
                 "direction": f"{args.src_lang}-{args.tgt_lang}", "repeats": args.repeats,

@@ -86,9 +86,12 @@ def main() -> int:
         if whole in runs:  # > 1: streaming is faster; whole-file wall / streaming wall of the same repeat
             block["throughput_stream_vs_whole"] = paired([r.wall_s for r in runs[whole]],
                                                          [r.wall_s for r in runs[stream]])
+            # CPU seconds (user + system) of the same pairs: less moved by other jobs than wall time
+            block["cpu_whole_over_stream"] = paired([r.cpu_s for r in runs[whole]], [r.cpu_s for r in runs[stream]])
         if args.before:
-            block["throughput_stream_vs_before"] = paired([r.wall_s for r in runs["before (whole file, old code)"]],
-                                                          [r.wall_s for r in runs[stream]])
+            old = runs["before (whole file, old code)"]
+            block["throughput_stream_vs_before"] = paired([r.wall_s for r in old], [r.wall_s for r in runs[stream]])
+            block["cpu_before_over_stream"] = paired([r.cpu_s for r in old], [r.cpu_s for r in runs[stream]])
         info["sizes"].append(block)
         print(json.dumps({k: v for k, v in block.items() if k != "runs"}), flush=True)
     if len(info["sizes"]) >= 2:
