@@ -167,3 +167,129 @@ def test_nbest_and_checkpoint_file(en_de, tiny_model):
     ckpt = find_files(tiny_model.root).checkpoint  # checkpoint_best.pt, as the folder resolves it
     t = Translator.from_folder(ckpt, "en_XX", "de_DE", options=Options(beam=5))
     assert t.translate_lines(src) == best
+
+
+# ---- the line contract through the command line ------------------------------------------------
+
+def _cli(args: list[str], stdin: bytes | None = None, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "mtkit"), "translate", *args], input=stdin, capture_output=True,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", **env))
+
+
+def _out_lines(res: subprocess.CompletedProcess) -> list[str]:
+    """stdout split as `wc -l` counts lines (not str.splitlines); it must end with a newline."""
+    assert res.returncode == 0, res.stderr.decode()[-3000:]
+    text = res.stdout.decode("utf-8")
+    assert text.endswith("\n")
+    return text.split("\n")[:-1]
+
+
+def _tricky_files(tiny_model, folder: Path) -> tuple[list[Path], list[str]]:
+    """Two input files with CRLF, a lone CR, U+0085, U+2028, empty and blank lines, and a last line
+    without a newline; the lines (as mtkit reads them) of both, in order."""
+    from mtkit.translate import split_lines
+
+    s, _ = _test_pairs(tiny_model, "de_DE", 12)
+    one = (f"{s[0]}\r\n\r\n   \n{s[1]}\r{s[2]}\n{s[3]}\x85{s[4]}\n{s[5]}\u2028{s[6]}\n\u3000\n\u2028\n{s[7]}")
+    two = f"{s[8]}\n\n{s[9]} {s[10]}\r\n{s[11]}\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "one.txt", folder / "two.txt"]
+    paths[0].write_bytes(one.encode("utf-8"))
+    paths[1].write_bytes(two.encode("utf-8"))
+    lines = split_lines(one) + split_lines(two)
+    assert len(lines) == 13 and lines[3] == f"{s[1]}\r{s[2]}"
+    return paths, lines
+
+
+def test_cli_keeps_every_line_of_files(en_de, tiny_model, tmp_path):
+    """Files, several of them, CRLF, a lone CR, U+0085, U+2028, empty and blank lines: one output
+    line per input line, each the translation of that line alone."""
+    paths, lines = _tricky_files(tiny_model, tmp_path)
+    args = ["-m", str(tiny_model.root), "--src-lang", "en_XX", "--tgt-lang", "de_DE"]
+    out = _out_lines(_cli(args + [str(p) for p in paths]))
+    assert len(out) == len(lines)
+    blank = {i for i, line in enumerate(lines) if not line.strip()}
+    assert blank == {1, 2, 6, 7, 10}
+    for i, line in enumerate(lines):
+        assert out[i] == ("" if i in blank else en_de.translate_lines([line])[0]), (i, line)
+        assert (out[i] == "") == (i in blank)
+    # the same lines from stdin give the same output
+    stdin = b"".join(p.read_bytes() for p in paths[:1]) + b"\n" + paths[1].read_bytes()
+    assert _out_lines(_cli(args, stdin=stdin)) == out
+    # --nbest 3: three tab-separated hypotheses on each line, the first is the 1-best
+    nb = _out_lines(_cli(args + ["--nbest", "3", str(paths[0]), str(paths[1])]))
+    assert len(nb) == len(lines)
+    assert all(len(x.split("\t")) == 3 for x in nb)
+    assert [x.split("\t")[0] for x in nb] == out
+    assert all(x == "\t\t" for i, x in enumerate(nb) if i in blank)
+
+
+def test_cli_ct2_keeps_every_line(tiny_model, tmp_path):
+    from mtkit.export.ct2 import export_ct2
+    from mtkit.model_folder import find_files
+
+    ct2 = export_ct2(find_files(tiny_model.root), tmp_path / "ct2")
+    paths, lines = _tricky_files(tiny_model, tmp_path / "in")
+    res = _cli(["-m", str(ct2), "--engine", "ct2", "--src-lang", "en_XX", "--tgt-lang", "de_DE",
+                *map(str, paths)])
+    out = _out_lines(res)
+    t = Translator.from_folder(ct2, "en_XX", "de_DE", engine="ct2")
+    assert out == [t.translate_lines([line])[0] for line in lines]
+    assert [i for i, o in enumerate(out) if not o] == [1, 2, 6, 7, 10]
+
+
+def test_cli_clear_errors_before_any_work(tiny_model, tmp_path):
+    args = ["-m", str(tiny_model.root), "--src-lang", "en_XX", "--tgt-lang", "de_DE"]
+    res = _cli(args + ["--nbest", "0"], stdin=b"the cat\n")
+    assert res.returncode == 2 and b"--nbest must be at least 1" in res.stderr and not res.stdout
+    assert b"Traceback" not in res.stderr
+    res = _cli(args, stdin=b"the cat\n", PYTHONIOENCODING="latin-1")
+    assert res.returncode == 2 and not res.stdout
+    assert b"standard output uses the iso8859-1 encoding" in res.stderr and b"--output" in res.stderr
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"the cat\nal\xe9\n")
+    res = _cli(args + [str(bad)])
+    assert res.returncode == 2 and b"bad.txt:2: invalid UTF-8" in res.stderr
+
+
+# ---- parity with fairseq's own generation --------------------------------------------------------
+
+def _fairseq_generate(tiny_model, checkpoint: Path, src: str, tgt: str, extra: list[str]) -> list[str]:
+    from mtkit.plugin import user_dir
+
+    cmd = [str(BIN / "fairseq-generate"), str(tiny_model.databin), "--user-dir", user_dir(),
+           "--path", str(checkpoint), "--task", "translation_multi_simple_epoch",
+           "--lang-dict", str(tiny_model.langs_file), "--lang-pairs", tiny_model.lang_pairs,
+           "--source-lang", src, "--target-lang", tgt, "--encoder-langtok", "src", "--decoder-langtok",
+           "--gen-subset", "test", "--beam", "5", "--post-process", "sentencepiece", "--cpu",
+           # fairseq's default (8) silently drops a last batch of another size (fairseq issue #5036)
+           "--required-batch-size-multiple", "1", *extra]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    hyps: dict[int, str] = {}
+    for line in res.stdout.splitlines():
+        if line.startswith("H-"):
+            head, _score, *text = line.split("\t")
+            hyps[int(head[2:])] = text[0] if text else ""
+    assert sorted(hyps) == list(range(40)), "fairseq-generate left out sentences"
+    return [hyps[i] for i in range(40)]
+
+
+@pytest.mark.parametrize("src,tgt,pair", [("en_XX", "de_DE", "en_XX-de_DE"), ("fr_XX", "en_XX", "en_XX-fr_XX")])
+def test_fairseq_engine_gives_fairseq_generates_top1(tiny_model, tmp_path, src, tgt, pair):
+    """`mtkit translate` (fairseq engine) against fairseq-generate on the binarised test split of the
+    same checkpoint: the same best hypothesis on every line, with fairseq's default batching and
+    with one sentence per batch on both sides (batch composition can change the last bits of the
+    scores, see benchmarks/translate_speed/README.md)."""
+    from mtkit.model_folder import find_files
+
+    ckpt = find_files(tiny_model.root).checkpoint
+    source = tmp_path / "src.txt"
+    source.write_text((tiny_model.raw / f"test.{pair}.{src}").read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["-m", str(tiny_model.root), "--src-lang", src, "--tgt-lang", tgt, "--beam", "5", str(source)]
+    ours = _out_lines(_cli(args))
+    theirs = _fairseq_generate(tiny_model, ckpt, src, tgt, ["--max-tokens", "4000"])
+    assert len(ours) == len(theirs) == 40
+    assert ours == theirs
+    one = _out_lines(_cli(args + ["--batch-size", "1"]))
+    assert one == _fairseq_generate(tiny_model, ckpt, src, tgt, ["--batch-size", "1"]) == theirs

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -260,24 +259,13 @@ def same_outputs(ours: Path, theirs: Path) -> dict:
             "dedup_text_equal": dedup}
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _spread(values: list[float]) -> dict:
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
             "max": round(max(values), 3), "values": [round(v, 3) for v in values]}
 
 
 def summarise(a: argparse.Namespace, rounds: list[dict], inputs: Path) -> dict:
-    from mtkit.io import versions
+    from mtkit.io import cpu_name, versions
 
     per_step = {side: {k: statistics.median(x[side]["steps"][k] for x in rounds) for k in rounds[0][side]["steps"]}
                 for side in ("mtkit", "fairseq")}

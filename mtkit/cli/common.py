@@ -9,9 +9,12 @@ def add_trust_argument(parser: argparse.ArgumentParser) -> None:
                         help="load the checkpoint with full unpickling (only for files whose origin you trust)")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """A model folder and the overrides of its pieces (see mtkit.model_folder.find_files)."""
-    parser.add_argument("-m", "--model", required=True,
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """A model folder and the overrides of its pieces (see mtkit.model_folder.find_files).
+
+    ``required=False`` for verbs that also have a mode without a model (they check it themselves).
+    """
+    parser.add_argument("-m", "--model", required=required,
                         help="model folder or checkpoint file (see docs/translate.md)")
     parser.add_argument("--checkpoint", help="checkpoint file (overrides the one found in the folder)")
     parser.add_argument("--dict", dest="dict_path", help="fairseq dictionary (dict.txt)")

@@ -6,16 +6,28 @@ Python API::
     t = Translator.from_folder("runs/tiny", src_lang="en_XX", tgt_lang="de_DE", options=Options(beam=5))
     t.translate_lines(["the cat sleeps", "", "a dog"])   # -> 3 strings, in order
 
-The model-folder layout is described in :mod:`mtkit.model_folder` and docs/translate.md.
+    from mtkit.translate import translate_corpus
+    translate_corpus(t, ["mono.en"], output="mono.de", resume=True)   # streamed, resumable
+
+Modules: :mod:`~mtkit.translate.engine` (Translator, the fairseq and CTranslate2 engines),
+:mod:`~mtkit.translate.streaming` (lazy reading, chunks), :mod:`~mtkit.translate.output` (stdout and
+resumable files), :mod:`~mtkit.translate.sharding` (``--shard I/N`` and the merge),
+:mod:`~mtkit.translate.workers` (devices, one worker each), :mod:`~mtkit.translate.corpus` (all of
+them together). The model-folder layout is described in :mod:`mtkit.model_folder` and
+docs/translate.md.
 """
 from __future__ import annotations
 
 import sys
 
 from mtkit.errors import InputError
+from mtkit.translate.corpus import translate_corpus
 from mtkit.translate.engine import Options, Translator
+from mtkit.translate.sharding import Shard, merge_shards, parse_shard
+from mtkit.translate.streaming import decode_lines, iter_lines
 
-__all__ = ["Options", "Translator", "read_inputs", "split_lines"]
+__all__ = ["Options", "Shard", "Translator", "iter_lines", "merge_shards", "parse_shard", "read_inputs",
+           "split_lines", "translate_corpus"]
 
 
 def split_lines(text: str) -> list[str]:
@@ -30,19 +42,17 @@ def split_lines(text: str) -> list[str]:
 
 
 def read_inputs(files: list[str]) -> list[tuple[str, list[str]]]:
-    """(name, lines) of each input file, or of stdin when ``files`` is empty; strict UTF-8."""
+    """(name, lines) of each input file, or of stdin when ``files`` is empty; strict UTF-8.
+
+    Reads everything into memory; :func:`iter_lines` reads the same lines as they are needed.
+    """
     if not files:
-        try:  # bytes, so that a lone \r is not turned into a line break
-            return [("<stdin>", split_lines(sys.stdin.buffer.read().decode("utf-8")))]
-        except UnicodeDecodeError as e:
-            raise InputError(f"standard input is not valid UTF-8 ({e})") from None
+        return [("<stdin>", list(decode_lines(sys.stdin.buffer, "<stdin>")))]
     out = []
     for f in files:
         try:
-            with open(f, encoding="utf-8", newline="") as fh:
-                out.append((f, split_lines(fh.read())))
+            with open(f, "rb") as fh:
+                out.append((f, list(decode_lines(fh, f))))
         except FileNotFoundError:
             raise InputError(f"input file {f} does not exist") from None
-        except UnicodeDecodeError as e:
-            raise InputError(f"input file {f} is not valid UTF-8 ({e})") from None
     return out

@@ -7,16 +7,18 @@ truncated to the model's positions with a warning, never dropped.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mtkit.errors import InputError, MtkitError
 from mtkit.model_folder import LangInfo, build_model, find_files
+from mtkit.translate.workers import WorkerPool, cuda_indices, resolve_devices
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,17 @@ class Options:
     #: lines per batch at most; None: the engine's default (fairseq 128, CTranslate2 32)
     max_sentences: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, low in (("beam", 1), ("nbest", 1), ("max_len", 1), ("max_tokens", 1)):
+            if getattr(self, name) < low:
+                flag = name.replace("_", "-")
+                raise InputError(f"--{flag} must be at least {low} (got {getattr(self, name)})")
+        if self.max_sentences is not None and self.max_sentences < 1:
+            raise InputError(f"--batch-size must be at least 1 (got {self.max_sentences})")
+        if self.nbest > self.beam:
+            raise InputError(f"--nbest {self.nbest} is more than --beam {self.beam}: beam search keeps "
+                             f"only {self.beam} hypotheses; raise --beam or lower --nbest")
+
 
 class _Spm:
     def __init__(self, path: Path | None):
@@ -43,10 +56,21 @@ class _Spm:
     def encode(self, line: str) -> list[str]:
         return self.sp.encode(line, out_type=str) if self.sp else line.split()
 
+    def encode_many(self, lines: list[str]) -> list[list[str]]:
+        """Pieces of each line, in one call into SentencePiece."""
+        if self.sp is None:
+            return [line.split() for line in lines]
+        return self.sp.encode(lines, out_type=str, num_threads=1) if lines else []
+
     def decode(self, pieces: list[str]) -> str:
         if self.sp is None:
             return " ".join(pieces)
         return self.sp.decode_pieces(pieces)
+
+    def decode_many(self, pieces: list[list[str]]) -> list[str]:
+        if self.sp is None:
+            return [" ".join(p) for p in pieces]
+        return self.sp.decode_pieces(pieces, num_threads=1) if pieces else []
 
 
 def _batches(lengths: list[int], order: list[int], max_tokens: int, max_sentences: int) -> Iterator[list[int]]:
@@ -64,6 +88,11 @@ def _batches(lengths: list[int], order: list[int], max_tokens: int, max_sentence
         yield batch
 
 
+def _file_id(path: Path) -> dict[str, Any]:
+    """What identifies a model file for a resumed run: its path and size."""
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size}
+
+
 class Translator:
     """Translate lines with a model folder (fairseq engine) or an exported CTranslate2 folder.
 
@@ -72,10 +101,11 @@ class Translator:
     """
 
     def __init__(self, engine: Any, info: LangInfo, spm: _Spm, src: str, tgt: str, options: Options,
-                 max_src_positions: int):
+                 max_src_positions: int, model_id: dict[str, Any] | None = None):
         self.engine, self.info, self.spm = engine, info, spm
         self.options = options
         self.max_src_positions = max_src_positions
+        self.model_id = model_id or {}
         self.set_direction(src, tgt)
 
     # ---- construction -------------------------------------------------------------------
@@ -85,22 +115,27 @@ class Translator:
                     dtype: str = "fp32", checkpoint: str | None = None, dict_path: str | None = None,
                     spm_path: str | None = None, langs_path: str | None = None, ct2_dir: str | None = None,
                     threads: int = 1) -> Translator:
+        """``device``: ``cpu``, ``cuda`` (every visible GPU, one worker each), ``cuda:N`` or a
+        comma-separated list of them (see :func:`mtkit.translate.workers.resolve_devices`)."""
         options = options or Options()
         if engine == "ct2":
             folder = Path(ct2_dir) if ct2_dir else _find_ct2(Path(model))
             eng = Ct2Engine(folder, device=device, threads=threads, dtype=dtype)
             spm = _Spm(Path(spm_path) if spm_path else eng.spm_path)
-            return cls(eng, eng.info, spm, src_lang, tgt_lang, options, eng.max_source_positions)
+            return cls(eng, eng.info, spm, src_lang, tgt_lang, options, eng.max_source_positions,
+                       model_id={"engine": "ct2", **_file_id(folder / "model.bin")})
         if engine != "fairseq":
             raise InputError(f"unknown engine {engine!r}: use fairseq or ct2")
         import torch
 
+        devices = resolve_devices(device, torch.cuda.device_count)
         torch.set_num_threads(max(1, threads))
         files = find_files(model, checkpoint=checkpoint, dict_path=dict_path, spm_path=spm_path,
                            langs_path=langs_path)
         lm = build_model(files, trust=trust_checkpoint)
-        eng = FairseqEngine(lm, device=device, dtype=dtype)
-        return cls(eng, lm.info, _Spm(files.spm), src_lang, tgt_lang, options, lm.max_source_positions)
+        eng = FairseqEngine(lm, devices=devices, dtype=dtype)
+        return cls(eng, lm.info, _Spm(files.spm), src_lang, tgt_lang, options, lm.max_source_positions,
+                   model_id={"engine": "fairseq", **_file_id(files.checkpoint)})
 
     def set_direction(self, src: str, tgt: str) -> None:
         self.src = self.info.resolve(src, "source")
@@ -112,6 +147,13 @@ class Translator:
     def languages(self) -> list[str]:
         return list(self.info.langs)
 
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides the output text (model, direction, options, precision): a run
+        resumed with other settings would not continue the same output."""
+        return {**self.model_id, "src": self.src, "tgt": self.tgt, "options": asdict(self.options),
+                "dtype": self.engine.dtype, "device": self.engine.device_kind,
+                "batching": self.engine.batching(self.options)}
+
     # ---- translation ----------------------------------------------------------------------
     def _budget(self) -> int:
         """Room for SPM pieces once language token and </s> are added."""
@@ -121,82 +163,143 @@ class Translator:
     def translate_lines(self, lines: Iterable[str], progress: bool = False,
                         nbest: bool = False) -> list[str] | list[list[str]]:
         """Translate ``lines``; returns one string per line (or a list of n-best strings)."""
-        lines = [ln.rstrip("\r\n") for ln in lines]
-        pieces: list[list[str]] = []
-        budget = self._budget()
-        for no, line in enumerate(lines, 1):
-            p = self.spm.encode(line.strip()) if line.strip() else []
-            if len(p) > budget:
-                logger.warning("line %d has %d pieces, more than the model's %d positions allow: "
-                               "truncated to %d", no, len(p), self.max_src_positions, budget)
-                p = p[:budget]
-            pieces.append(p)
-        todo = [i for i, p in enumerate(pieces) if p]
-        results: list[list[str]] = [[""] * self.options.nbest for _ in lines]
-        order = sorted(todo, key=lambda i: len(pieces[i]))
-        lengths = [len(p) + 2 for p in pieces]
-        batches = self.engine.batches(lengths, order, self.options)
+        lines = list(lines)
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(todo), unit="line", desc=f"{self.src}-{self.tgt}", leave=False)
-        for batch in batches:
-            outs = self.engine.translate([pieces[i] for i in batch], self.options)
-            for i, hyps in zip(batch, outs):
-                texts = [self.spm.decode(h) for h in hyps[: self.options.nbest]]
-                results[i] = texts + [""] * (self.options.nbest - len(texts))
+            bar = tqdm(total=len(lines), unit="line", desc=f"{self.src}-{self.tgt}", leave=False)
+        try:
+            results = self.translate_chunk(lines, on_lines=bar.update if bar is not None else None)
+        finally:
             if bar is not None:
-                bar.update(len(batch))
-        if bar is not None:
-            bar.close()
+                bar.close()
         if nbest:
             return results
         return [r[0] for r in results]
 
+    def translate_chunk(self, lines: list[str], on_lines: Callable[[int], Any] | None = None,
+                        first_line: int = 1) -> list[list[str]]:
+        """The ``options.nbest`` hypotheses of each line, in order (empty strings for blank lines).
+
+        Lines are sorted by length for batching and put back in order; ``on_lines(n)`` is called as
+        batches finish (n lines each, blank lines included); ``first_line`` numbers lines in warnings.
+        """
+        n_best = self.options.nbest
+        pieces = self._encode(lines, first_line)
+        results: list[list[str]] = [[""] * n_best for _ in lines]
+        todo = [i for i, p in enumerate(pieces) if p]
+        if on_lines is not None and len(todo) < len(lines):
+            on_lines(len(lines) - len(todo))
+        order = sorted(todo, key=lambda i: len(pieces[i]))
+        lengths = [len(p) + 2 for p in pieces]
+        batches = self.engine.batches(lengths, order, self.options)
+        outs = self.engine.translate_batches([[pieces[i] for i in b] for b in batches], self.options)
+        for batch, hyps_of in zip(batches, outs):
+            flat = [h for hyps in hyps_of for h in hyps[:n_best]]
+            texts = iter(self.spm.decode_many(flat))
+            for i, hyps in zip(batch, hyps_of):
+                got = [next(texts) for _ in hyps[:n_best]]
+                results[i] = got + [""] * (n_best - len(got))
+            if on_lines is not None:
+                on_lines(len(batch))
+        return results
+
+    def _encode(self, lines: list[str], first_line: int) -> list[list[str]]:
+        """SentencePiece pieces of each line (``[]`` for a blank line), truncated to the model's positions."""
+        budget = self._budget()
+        texts = [line.rstrip("\r\n").strip() for line in lines]
+        filled = [i for i, t in enumerate(texts) if t]
+        pieces: list[list[str]] = [[] for _ in lines]
+        for i, p in zip(filled, self.spm.encode_many([texts[i] for i in filled])):
+            if len(p) > budget:
+                logger.warning("line %d has %d pieces, more than the model's %d positions allow: "
+                               "truncated to %d", first_line + i, len(p), self.max_src_positions, budget)
+                p = p[:budget]
+            pieces[i] = p
+        return pieces
+
+
+@dataclass
+class _Replica:
+    """One copy of the fairseq model on one device, with its generators (one per option set)."""
+
+    model: Any
+    device: Any  # torch.device
+    generators: dict[tuple, Any] = field(default_factory=dict)
+
 
 class FairseqEngine:
-    """fairseq's SequenceGenerator on a model built in-process (no hub interface)."""
+    """fairseq's SequenceGenerator on a model built in-process (no hub interface).
+
+    One model replica per device of ``devices``; batches go to whichever replica is free
+    (:class:`~mtkit.translate.workers.WorkerPool`).
+    """
 
     max_sentences = 128
+
+    def __init__(self, lm: Any, devices: list[str] | None = None, dtype: str = "fp32"):
+        import torch
+
+        devices = devices or ["cpu"]
+        self.lm = lm
+        self.device_kind = "cuda" if devices[0].startswith("cuda") else "cpu"
+        if self.device_kind == "cuda" and not torch.cuda.is_available():
+            raise MtkitError("--device cuda asked for, but torch sees no CUDA device")
+        if dtype != "fp32" and self.device_kind != "cuda":
+            raise InputError(f"--{dtype} needs --device cuda")
+        self.dtype = dtype
+        # copies are made on the CPU before the original moves to its own device
+        models = [lm.model] + [copy.deepcopy(lm.model) for _ in devices[1:]]
+        self.replicas = [_Replica(self._place(m, torch.device(d), dtype), torch.device(d))
+                         for m, d in zip(models, devices)]
+        self.model = self.replicas[0].model
+        self.pool = WorkerPool(self.replicas)
+        self.task = None
+
+    @staticmethod
+    def _place(model: Any, device: Any, dtype: str) -> Any:
+        import torch
+
+        model = model.to(device)
+        if dtype == "fp16":
+            model = model.half()
+        elif dtype == "bf16":
+            model = model.to(torch.bfloat16)
+        return model
+
+    def batching(self, o: Options) -> dict[str, int]:
+        """What decides the batches of a chunk (each batch goes whole to one replica, so the number of
+        replicas does not change them)."""
+        return {"max_tokens": o.max_tokens, "max_sentences": o.max_sentences or self.max_sentences}
 
     def batches(self, lengths: list[int], order: list[int], o: Options) -> list[list[int]]:
         """Batches by tokens (``max_tokens``) and lines (``max_sentences``) over length-sorted ``order``."""
         return list(_batches(lengths, order, o.max_tokens, o.max_sentences or self.max_sentences))
 
-    def __init__(self, lm: Any, device: str = "cpu", dtype: str = "fp32"):
-        import torch
-
-        self.lm = lm
-        self.device = torch.device(device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise MtkitError("--device cuda asked for, but torch sees no CUDA device")
-        if dtype != "fp32" and not device.startswith("cuda"):
-            raise InputError(f"--{dtype} needs --device cuda")
-        model = lm.model.to(self.device)
-        if dtype == "fp16":
-            model = model.half()
-        elif dtype == "bf16":
-            model = model.to(torch.bfloat16)
-        self.model = model
-        self.task = None
-        self._gens: dict[tuple, Any] = {}
-
     def set_direction(self, src: str, tgt: str) -> None:
         self.task = self.lm.task_for(src, tgt)
-        self._gens = {}
+        for r in self.replicas:
+            r.generators = {}
 
-    def _generator(self, o: Options) -> Any:
+    def _generator(self, replica: _Replica, o: Options) -> Any:
         key = (o.beam, o.lenpen, o.max_len, o.nbest)
-        if key not in self._gens:
+        if key not in replica.generators:
             gargs = argparse.Namespace(beam=o.beam, lenpen=o.lenpen, max_len_a=0, max_len_b=o.max_len,
                                        min_len=1, nbest=max(o.nbest, 1), unkpen=0, sampling=False,
                                        unnormalized=False, no_repeat_ngram_size=0, match_source_len=False,
                                        temperature=1.0, keep_inference_langtok=False)
-            self._gens[key] = self.task.build_generator([self.model], gargs)
-        return self._gens[key]
+            replica.generators[key] = self.task.build_generator([replica.model], gargs)
+        return replica.generators[key]
+
+    def translate_batches(self, batches: list[list[list[str]]], o: Options) -> Iterator[list[list[list[str]]]]:
+        """Each batch's hypotheses (as pieces), in batch order, the batches spread over the replicas."""
+        return self.pool.map(lambda replica, batch: self._translate(replica, batch, o), batches)
 
     def translate(self, batch: list[list[str]], o: Options) -> list[list[list[str]]]:
+        return next(iter(self.translate_batches([batch], o)))
+
+    def _translate(self, replica: _Replica, batch: list[list[str]], o: Options) -> list[list[list[str]]]:
         import torch
         from fairseq import utils
 
@@ -204,10 +307,11 @@ class FairseqEngine:
         toks = [d.encode_line(" ".join(p), add_if_not_exist=False, append_eos=True).long() for p in batch]
         ds = self.task.build_dataset_for_inference(toks, [t.numel() for t in toks])
         sample = ds.collater([ds[i] for i in range(len(toks))])
-        sample = utils.move_to_cuda(sample, device=self.device) if self.device.type == "cuda" else sample
-        gen = self._generator(o)
+        if replica.device.type == "cuda":
+            sample = utils.move_to_cuda(sample, device=replica.device)
+        gen = self._generator(replica, o)
         with torch.inference_mode():
-            hypos = self.task.inference_step(gen, [self.model], sample)
+            hypos = self.task.inference_step(gen, [replica.model], sample)
         tgt_dict = self.task.target_dictionary
         out: list[list[list[str]]] = [[] for _ in batch]
         for sid, hs in zip(sample["id"].tolist(), hypos):
@@ -235,7 +339,8 @@ class Ct2Engine:
     On CPU, ``threads`` are CTranslate2 workers (``inter_threads``) of one intra-op thread each, each
     translating its own batch of ``max_sentences`` lines: for files this uses the cores better than
     intra-op threads (benchmarks/translate_speed/README.md has the measurements). The workers share
-    the weights. Lines come in chunks of :meth:`chunk_lines` so the workers stay busy.
+    the weights. With CUDA devices, CTranslate2 keeps one replica per GPU of the device list. Lines
+    come in chunks of :meth:`chunk_lines` so the workers stay busy.
     """
 
     max_sentences = 32  # lines per CTranslate2 batch (the batch size chosen in benchmarks/translate_speed)
@@ -245,6 +350,7 @@ class Ct2Engine:
 
         from mtkit.export.ct2 import CT2_META
 
+        devices = resolve_devices(device, ctranslate2.get_cuda_device_count)
         meta = json.loads((folder / CT2_META).read_text(encoding="utf-8"))
         self.meta = meta
         self.info = LangInfo(**meta["lang_info"])
@@ -252,9 +358,19 @@ class Ct2Engine:
         self.max_target_positions = int(meta["max_target_positions"])
         self.spm_path = folder / meta["spm"] if meta.get("spm") else None
         compute = {"fp32": "default", "fp16": "float16", "bf16": "bfloat16"}[dtype]
-        workers = max(1, threads) if device == "cpu" else 1
-        self.translator = ctranslate2.Translator(str(folder), device=device, compute_type=compute,
-                                                 intra_threads=1, inter_threads=workers)
+        self.dtype = dtype
+        if devices[0] == "cpu":
+            if dtype != "fp32":
+                raise InputError(f"--{dtype} needs --device cuda")
+            self.device_kind = "cpu"
+            workers = max(1, threads) * len(devices)
+            self.translator = ctranslate2.Translator(str(folder), device="cpu", compute_type=compute,
+                                                     intra_threads=1, inter_threads=workers)
+        else:
+            self.device_kind = "cuda"
+            workers = len(devices)
+            self.translator = ctranslate2.Translator(str(folder), device="cuda", compute_type=compute,
+                                                     device_index=cuda_indices(devices))
         self.workers = workers
         self.src_prefix: list[str] = []
         self.tgt_prefix: list[str] = []
@@ -263,10 +379,19 @@ class Ct2Engine:
         """Lines handed to CTranslate2 per call: 8 batches per worker (progress is updated per call)."""
         return 8 * self.workers * (o.max_sentences or self.max_sentences)
 
+    def batching(self, o: Options) -> dict[str, int]:
+        """What decides the batches: CTranslate2 sorts and cuts each call's lines itself, and the lines
+        per call grow with the workers."""
+        return {"max_sentences": o.max_sentences or self.max_sentences, "lines_per_call": self.chunk_lines(o)}
+
     def batches(self, lengths: list[int], order: list[int], o: Options) -> list[list[int]]:
         """Chunks of the length-sorted ``order``; CTranslate2 batches and parallelises inside each."""
         chunk = self.chunk_lines(o)
         return [order[i:i + chunk] for i in range(0, len(order), chunk)]
+
+    def translate_batches(self, batches: list[list[list[str]]], o: Options) -> Iterator[list[list[list[str]]]]:
+        for batch in batches:
+            yield self.translate(batch, o)
 
     def set_direction(self, src: str, tgt: str) -> None:
         info = self.info
@@ -292,15 +417,16 @@ class Ct2Engine:
         res = self.translator.translate_batch(
             source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=k, return_scores=True,
             max_decoding_length=max_len + n, min_decoding_length=0, max_batch_size=mbs, **kw)
+        hyps = [r.hypotheses for r in res]  # each access converts to Python lists: do it once
         if not rescore:
-            return [[h[n:] for h in r.hypotheses[: max(o.nbest, 1)]] for r in res]
+            return [[h[n:] for h in hs[: max(o.nbest, 1)]] for hs in hyps]
         # CTranslate2 gives forced prefix tokens score 0 but still counts them in the length
         # normalisation; fairseq adds their log-probability c. Add it back (the same c for every
         # hypothesis of a sentence, so only the ranking between lengths changes) and re-rank like
         # fairseq. c <= 0, so with one output and a positive length penalty c can only lift a
         # hypothesis longer than CTranslate2's best: sentences without one need no scoring pass.
-        need = [j for j, r in enumerate(res)
-                if o.nbest > 1 or o.lenpen < 0 or any(len(h) > len(r.hypotheses[0]) for h in r.hypotheses[1:])]
+        need = [j for j, hs in enumerate(hyps)
+                if o.nbest > 1 or o.lenpen < 0 or any(len(h) > len(hs[0]) for h in hs[1:])]
         prefix_lp = [0.0] * len(res)
         if need:
             scored = self.translator.score_batch([source[j] for j in need], [list(self.tgt_prefix)] * len(need),
@@ -308,9 +434,12 @@ class Ct2Engine:
             for j, sc in zip(need, scored):
                 prefix_lp[j] = sc.log_probs[0]
         out = []
-        for r, c in zip(res, prefix_lp):
+        for hs, r, c in zip(hyps, res, prefix_lp):
+            if c == 0.0:  # nothing to add: CTranslate2's order stands
+                out.append([h[n:] for h in hs[: max(o.nbest, 1)]])
+                continue
             ranked = []
-            for h, sc in zip(r.hypotheses, r.scores):
+            for h, sc in zip(hs, r.scores):
                 length = len(h) + 1  # prefix and hypothesis tokens plus </s>
                 ranked.append((sc + c / length ** o.lenpen, h[n:]))
             ranked.sort(key=lambda t: -t[0])
