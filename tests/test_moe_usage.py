@@ -160,3 +160,28 @@ def test_active_flops_equal_dense_for_top2_over_half_width_experts() -> None:
     assert p_moe["active"] - p_dense["active"] == 2 * 128 * 8
     per = flops_per_token(dense, 20, 22)
     assert per["per_token"] == forward_flops(dense, 1, 20, 22)["total"] / 42
+
+
+def test_criterion_specialisation_sums_counts_over_the_window() -> None:
+    """Two batches of one language each, each language on its own expert: every batch alone has
+    H(language) = 0 (score 0), the window identifies the language from the expert (score 1)."""
+    from fairseq import metrics
+
+    from mtkit.criterions.moe_label_smoothed_cross_entropy import (
+        MoELabelSmoothedCrossEntropyCriterion,
+    )
+
+    def log(lang_expert: dict[str, int]) -> dict:
+        out = {"loss": 1.0, "nll_loss": 1.0, "ntokens": 10, "nsentences": 2, "sample_size": 10, "gate_loss": 1.0,
+               "moe_n": 1}
+        out.update({f"moe_use:{la}:{e}": (10 if lang_expert.get(la) == e else 0) for la in ("de_DE", "en_XX")
+                    for e in range(2)})
+        return out
+
+    with metrics.aggregate() as agg:
+        MoELabelSmoothedCrossEntropyCriterion.reduce_metrics([log({"en_XX": 0})])
+        assert agg.get_smoothed_values()["moe_lang_specialisation"] == 0.0
+        MoELabelSmoothedCrossEntropyCriterion.reduce_metrics([log({"de_DE": 1})])
+        values = agg.get_smoothed_values()
+    assert values["moe_lang_specialisation"] == 1.0
+    assert not any(k.startswith("_") for k in values)  # the counts stay out of the printed logs

@@ -8,7 +8,8 @@
 #
 # Environment: PIP [.venv/bin/pip], PY312 [/tmp/py312/bin/python, optional, see 2b], FAIRSEQ_SDIST [/tmp/fsdl/fairseq_fixed-0.12.3.1.tar.gz, else
 # pip download], TINY [/tmp/mtcache/tiny: tests/tiny.py's model, MTKIT_TEST_CACHE], MINI_MODEL
-# [work/mini/model-m2m], MINI_SRC / MINI_REF [/tmp/tsb/a.en_XX, /tmp/tsb/a.fr_XX].
+# [work/mini/model-m2m], MINI_SRC / MINI_REF [/tmp/tsb/a.en_XX, /tmp/tsb/a.fr_XX], GPU_CHECK_MODELS [1; 0: only
+# the wheels and fairseq's source (steps 1-2b), what benchmarks/seed_claims/gpu/run.sh needs].
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
@@ -32,7 +33,7 @@ plat=(--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platfo
 "$PIP" wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3
 
 # 2. fairseq source without fairseq/examples (17 MB, never imported by the paths we run)
-rm -rf .devdata && mkdir -p .devdata/tiny .devdata/mini
+rm -rf .devdata && mkdir -p .devdata
 if [[ ! -f "$FAIRSEQ_SDIST" ]]; then
   "$PIP" download -q --no-deps --no-binary :all: -d /tmp/fsdl fairseq-fixed==0.12.3.1
 fi
@@ -61,7 +62,9 @@ else
   echo "no usable PY312 ($PY312): skipping the prebuilt cp312 extensions (optional fallback)"
 fi
 
+if [[ "${GPU_CHECK_MODELS:-1}" == 1 ]]; then
 # 3. tiny test model (tests/tiny.py) as a model folder, its databin, and en_XX->fr_XX text
+mkdir -p .devdata/tiny .devdata/mini
 cp "$TINY/checkpoints/checkpoint_last.pt" .devdata/tiny/checkpoint.pt
 cp "$TINY"/{dict.txt,spm.model,langs.txt} .devdata/tiny/
 cp -r "$TINY/databin" .devdata/tiny/databin
@@ -74,5 +77,6 @@ done
 cp "$MINI_MODEL"/{checkpoint.pt,dict.txt,spm.model,langs.txt} .devdata/mini/
 cp "$MINI_SRC" .devdata/mini/src.en_XX
 cp "$MINI_REF" .devdata/mini/ref.fr_XX
+fi
 
 du -sh .whl .devdata
