@@ -38,7 +38,8 @@ CHECKPOINT_NAMES = ("checkpoint.pt", "model.pt", "checkpoint_best.pt", "checkpoi
                     "checkpoint-shared.pt", "checkpoint_best-shared.pt", "checkpoint_last-shared.pt")
 SPM_NAMES = ("spm.model", "sentencepiece.bpe.model", "sentencepiece.model")
 LANGS_NAMES = ("langs.txt", "ML50_langs.txt", "lang_list.txt")
-MULTI_TASK = "translation_multi_simple_epoch"
+#: fairseq's multilingual task and mtkit's subclass of it (mtkit.tasks.translation_multi: same data, more options)
+MULTI_TASKS = ("translation_multi_simple_epoch", "translation_multi_simple_epoch_mtkit")
 
 
 @dataclass
@@ -196,7 +197,7 @@ class LangInfo:
 
 def lang_info(args: argparse.Namespace, langs_file: Path | None) -> LangInfo:
     """Language-token conventions of a checkpoint (needs the language list for multilingual ones)."""
-    if getattr(args, "task", None) != MULTI_TASK:
+    if getattr(args, "task", None) not in MULTI_TASKS:
         return LangInfo(multilingual=False, source_lang=getattr(args, "source_lang", None),
                         target_lang=getattr(args, "target_lang", None))
     pairs = args.lang_pairs
@@ -309,7 +310,7 @@ def build_model(files: ModelFiles, trust: bool = False, state: dict[str, Any] | 
     if state is None:
         state = load_state(files.checkpoint, trust=trust)
     args = checkpoint_args(state)
-    if getattr(args, "task", None) == MULTI_TASK:
+    if getattr(args, "task", None) in MULTI_TASKS:
         files.langs = resolve_lang_file(files, args)
     info = lang_info(args, files.langs)
     if info.multilingual:

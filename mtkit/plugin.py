@@ -1,5 +1,5 @@
 """mtkit as a fairseq plugin: :func:`register` installs mtkit's patches to fairseq (see
-:mod:`mtkit.patches`) and imports the modules that register mtkit's models and criteria.
+:mod:`mtkit.patches`) and imports the modules that register mtkit's models, criteria and tasks.
 
 fairseq calls it through ``--user-dir "$(mtkit user-dir)"`` (fairseq imports the ``mtkit`` package,
 whose ``__init__`` calls :func:`register`); code that uses fairseq in-process calls it itself.
@@ -10,7 +10,7 @@ import importlib
 import os
 
 #: Sub-packages whose import registers things with fairseq's registries.
-PLUGIN_PACKAGES = ("mtkit.models", "mtkit.criterions")
+PLUGIN_PACKAGES = ("mtkit.models", "mtkit.criterions", "mtkit.tasks")
 
 _registered = False
 

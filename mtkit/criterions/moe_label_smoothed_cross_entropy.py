@@ -9,7 +9,8 @@ Logged: gate_loss, overflow_expert1/2 (% of assignments dropped by capacity), ex
 fraction routed to the MoE), and, with ``--moe-log-lang-usage``, per-language first-choice
 counts ``moe_use:{lang}:{expert}`` (encoder layers by source language, decoder layers by target
 language) plus ``moe_lang_specialisation`` = I(language; expert) / H(language) of those counts
-(0: experts ignore the language, 1: the expert determines the language).
+(0: experts ignore the language, 1: the expert determines the language), computed from the counts
+summed over the whole logging window (log interval, epoch, validation), not averaged per batch.
 """
 
 
@@ -49,6 +50,11 @@ def lang_specialisation(counts: torch.Tensor) -> float:
     mi = (p[nz] * torch.log(p[nz] / (pl @ pe)[nz])).sum()
     h = -(pl[pl > 0] * torch.log(pl[pl > 0])).sum()
     return float(mi / h) if h > 0 else 0.0
+
+
+def _specialisation_of_counts(meters) -> float:  # noqa: ANN001
+    counts = meters["_moe_use_counts"].sum
+    return round(lang_specialisation(counts), 4) if torch.is_tensor(counts) else 0.0
 
 
 @register_criterion("moe_label_smoothed_cross_entropy", dataclass=MoELabelSmoothedCrossEntropyConfig)
@@ -145,8 +151,13 @@ class MoELabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
             langs = sorted({k.split(":")[1] for k in use_keys})
             experts = sorted({int(k.split(":")[2]) for k in use_keys})
             counts = torch.tensor([[float(sum(log.get(f"moe_use:{la}:{e}", 0) for log in logging_outputs))
-                                    for e in experts] for la in langs])
-            metrics.log_scalar("moe_lang_specialisation", lang_specialisation(counts), n, round=4)
+                                    for e in experts] for la in langs], dtype=torch.float64)
+            # the counts add up over everything the aggregator sees (a log interval, an epoch, a whole
+            # validation); the score is computed from the sums, not averaged over batches (one batch
+            # may hold a single language: then its own score says nothing). "_" keeps the counts out
+            # of the printed logs.
+            metrics.log_scalar_sum("_moe_use_counts", counts)
+            metrics.log_derived("moe_lang_specialisation", _specialisation_of_counts)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
