@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tiny import encode_and_binarize, train_spm, write_raw
+from mtkit.testing import encode_and_binarize, train_spm, write_raw
 
 TASK = "translation_multi_simple_epoch_mtkit"
 PAIRS = "en_XX-de_DE,de_DE-en_XX,en_XX-fr_XX,fr_XX-en_XX"

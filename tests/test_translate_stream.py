@@ -270,10 +270,9 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")
 @pytest.fixture(scope="module")
 def corpus(tiny_model, tmp_path_factory):
     """An input file of 300 lines (a few empty or blank) and a float32 CTranslate2 export."""
-    from tiny import english_sentences
-
     from mtkit.export.ct2 import export_ct2
     from mtkit.model_folder import find_files
+    from mtkit.testing import english_sentences
 
     work = tmp_path_factory.mktemp("corpus")
     lines = english_sentences(300, seed=19)

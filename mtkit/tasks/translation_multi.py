@@ -11,10 +11,10 @@ micro-batch load balancing hurts MoE models most when each micro-batch comes fro
 this option builds that condition (and is what some users want for language-specific batches).
 
 ``--valid-per-direction``: validation also logs ``nll_loss:SRC-TGT`` (base 2, per target token,
-like fairseq's ``nll_loss``) for every direction of ``--lang-pairs``. Each validation batch is split
-by direction and the criterion runs on each part, so the summed statistics equal those of the
-whole batch (for MoE models as long as evaluation drops no tokens: the default
-``--moe-eval-capacity-token-fraction 1.0``).
+like fairseq's ``nll_loss``) for every direction of ``--lang-pairs``: the criterion's forward pass
+is observed through a hook, and each sentence's nll is added to its direction (so the directions
+add up to the batch's ``nll_loss``; nothing runs twice, and every rank of an expert-parallel MoE
+still runs one forward pass per batch).
 """
 from __future__ import annotations
 
@@ -97,22 +97,19 @@ class DirectionTaggedDataset(BaseWrapperDataset):
         return batch
 
 
-def select_rows(sample: dict, rows: torch.Tensor, pad: int) -> dict:
-    """The part of a collated batch made of ``rows`` (bool mask over its sentences)."""
-    n = rows.shape[0]
+def sentence_nll(model: Any, net_output: Any, target: torch.Tensor, pad: int) -> torch.Tensor:
+    """Summed negative log-likelihood (natural log) of each sentence's target tokens, (B,): the
+    criterion's ``nll_loss`` split by sentence."""
+    lprobs = model.get_normalized_probs(net_output, log_probs=True)
+    nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return nll.masked_fill(target.eq(pad), 0.0).sum(dim=1)
 
-    def pick(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: pick(v) for k, v in x.items()}
-        if torch.is_tensor(x) and x.dim() > 0 and x.shape[0] == n:
-            return x[rows.to(x.device)]
-        return x
 
-    part = pick(sample)
-    part["nsentences"] = int(rows.sum())
-    if part.get("target") is not None:
-        part["ntokens"] = int(part["target"].ne(pad).sum())
-    return part
+def unwrap(model: Any) -> Any:
+    """The fairseq model inside data-parallel wrappers."""
+    while isinstance(getattr(model, "module", None), torch.nn.Module):
+        model = model.module
+    return model
 
 
 @register_task(TASK_NAME)
@@ -206,24 +203,26 @@ class TranslationMultiMtkitTask(TranslationMultiSimpleEpochTask):
         directions = sample.get(DIRECTION_KEY) if getattr(self.args, "valid_per_direction", False) else None
         if directions is None:
             return super().valid_step(sample, model, criterion)
+        # the criterion's own forward pass, seen through a hook: one forward per batch as without the
+        # option (ranks of an expert-parallel MoE must all run the same number of forward passes)
+        seen: list[Any] = []
+        handle = model.register_forward_hook(lambda module, inputs, output: seen.append(output))
+        try:
+            loss, sample_size, log = super().valid_step(sample, model, criterion)
+        finally:
+            handle.remove()
+        if len(seen) != 1:
+            raise RuntimeError(f"--valid-per-direction: the criterion ran the model {len(seen)} times on one batch")
         pad = self.target_dictionary.pad()
-        loss = sample_size = 0
-        merged: dict[str, Any] = {}
-        per_dir = {name: (0.0, 0) for name in self.directions}
-        for d in torch.unique(directions).tolist():
-            part = select_rows(sample, directions == d, pad)
-            part_loss, part_size, log = super().valid_step(part, model, criterion)
-            loss, sample_size = loss + part_loss, sample_size + part_size
-            for key, value in log.items():
-                merged[key] = merged.get(key, 0) + value
-            if d >= 0:
-                name = self.directions[d]
-                nll = float(log.get("nll_loss", 0.0))
-                per_dir[name] = (per_dir[name][0] + nll, per_dir[name][1] + int(part["ntokens"]))
-        for name, (nll, ntok) in per_dir.items():  # every direction on every batch: ranks sum by key
-            merged[f"dir_nll:{name}"] = nll
-            merged[f"dir_ntokens:{name}"] = ntok
-        return loss, sample_size, merged
+        with torch.no_grad():
+            nll = sentence_nll(unwrap(model), seen[0], sample["target"], pad).double()
+            ntok = sample["target"].ne(pad).sum(dim=1)
+        log = dict(log)
+        for i, name in enumerate(self.directions):  # every direction on every batch: ranks sum by key
+            rows = directions.to(nll.device) == i
+            log[f"dir_nll:{name}"] = float(nll[rows].sum())
+            log[f"dir_ntokens:{name}"] = int(ntok[rows].sum())
+        return loss, sample_size, log
 
     def reduce_metrics(self, logging_outputs: Sequence[dict], criterion: Any) -> None:
         super().reduce_metrics(logging_outputs, criterion)
