@@ -5,6 +5,7 @@
 # The browser tests of `mtkit compare`'s HTML report need Debian's chromium and chromium-driver;
 # they are installed here with apt-get when missing (as root, or through sudo). Set
 # MTKIT_SKIP_BROWSER=1 to skip that step and those tests (e.g. on a machine without apt-get).
+# MTKIT_TEST_WORKERS=N runs the test files on N processes (default 2; 0: one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -38,4 +39,9 @@ if [ "${MTKIT_SKIP_BROWSER:-0}" != 1 ]; then
 fi
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-exec "$VENV/bin/python" -m pytest -q --durations=20 --timeout=900 "$@"
+# Test files run on MTKIT_TEST_WORKERS processes (pytest-xdist; default 2: most tests wait on one
+# single-threaded fairseq process, so two keep two cores busy). 0 runs everything in this process.
+WORKERS="${MTKIT_TEST_WORKERS:-2}"
+par=()
+[ "$WORKERS" != 0 ] && par=(-n "$WORKERS" --dist loadfile)
+exec "$VENV/bin/python" -m pytest -q --durations=25 --timeout=900 "${par[@]}" "$@"

@@ -1,6 +1,7 @@
 """Shared fixtures. The tiny model is trained once per test session and shared by every test."""
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -19,5 +20,13 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     Set MTKIT_TEST_CACHE to a folder to keep it between runs while developing.
     """
     cache = os.environ.get("MTKIT_TEST_CACHE")
-    root = Path(cache) / "tiny" if cache else tmp_path_factory.mktemp("tiny")
-    return build_tiny_model(root)
+    if cache:
+        root = Path(cache) / "tiny"
+    elif os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: one model for all workers (the run's base folder)
+        root = tmp_path_factory.getbasetemp().parent / "tiny"
+    else:
+        root = tmp_path_factory.mktemp("tiny")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / "tiny.lock", "w") as lock:  # one process builds, the others wait for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_tiny_model(root)
