@@ -95,6 +95,11 @@ def test_mini_run_tiny_scale(tmp_path):
     md = (work / "report/report.md").read_text()
     assert "left out of the averages" in md and "![finetune](curves/finetune.png)" in md
     assert len((work / "translate.en-fr_XX.txt").read_text().splitlines()) == 5
+    cmp = json.loads((work / "eval/compare/compare.json").read_text())  # mtkit compare of the two systems
+    assert cmp["baseline"] == "bilingual_scratch" and [s["name"] for s in cmp["systems"]] == ["bilingual_scratch",
+                                                                                            "multilingual_ft"]
+    assert sorted(cmp["directions"]) == ["en_XX-sw_KE", "sw_KE-en_XX"]
+    assert (work / "eval/compare/compare.html").stat().st_size > 5000
     assert _tree(REPO / "benchmarks") == before  # nothing published without MINI_PUBLISH=1
 
     again = subprocess.run(["bash", str(REPO / "recipes/mini/run.sh")], env=env, capture_output=True, text=True,

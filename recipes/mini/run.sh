@@ -12,7 +12,8 @@
 #   6 bilingual  bilingual models from scratch for the low-resource directions (si_LK, sw_KE), each
 #                trained until its valid loss stops improving, and at most as many updates as the
 #                multilingual finetuning
-#   7 evaluate   fairseq-generate + mtkit evaluate for every system, each at its best valid loss
+#   7 evaluate   fairseq-generate + mtkit evaluate for every system, each at its best valid loss, and
+#                mtkit compare of the two systems (paired significance, analyses, one HTML page)
 #   8 translate  a few sentences with mtkit translate
 #   9 report     WORK/report: results.json (scores, test sizes, budgets, wall time), report.md and
 #                the learning curves (train/valid loss over updates) of every training stage
@@ -176,12 +177,12 @@ do_evaluate() {
   done
   run mtkit evaluate --hyp-dir "$EV/bilingual/hyp" --ref-dir "$CORPUS/raw" --split test --train-dir "$CORPUS/raw" \
       --out "$EV/bilingual/report"
-  # ---- [compare] the systems' comparison report (mtkit compare, being built on branch `compare`) ----
-  # Here the paired comparison of the two systems is to be called, on the hypotheses above:
-  # multilingual_ft = $EV/m2m/hyp, bilingual_scratch = $EV/bilingual/hyp, references $CORPUS/raw
-  # (test split), training counts $CORPUS/raw; output into $EV/compare (paired bootstrap intervals
-  # per direction and for the averages, directions under 100 test lines marked).
-  # ---- [compare] end --------------------------------------------------------------------------
+  # the two systems compared on the directions both have: sacrebleu's paired bootstrap and approximate
+  # randomization per direction and per resource class (directions under 100 test lines shown, not
+  # averaged), compare-mt's analyses and examples: $EV/compare/compare.html, report.md, compare.json
+  run mtkit compare "bilingual_scratch=$EV/bilingual/hyp" "multilingual_ft=$EV/m2m/hyp" --ref-dir "$CORPUS/raw" \
+      --split test --train-dir "$CORPUS/raw" --resource-thresholds "high=30000,mid=5000,low=500,very low=0" \
+      --seed "$SEED" --out "$EV/compare"
 }
 
 do_translate() {
@@ -218,6 +219,10 @@ do_report() {
   [[ "$PUBLISH" == 1 ]] && args+=(--publish "$repo/benchmarks/ML50/mini")
   run python "$repo/benchmarks/ML50/mini/report.py" --work "$WORK" --out "$WORK/report" "${args[@]}" \
       --command "MINI_SCALE=$SCALE bash recipes/mini/run.sh"
+  if [[ "$PUBLISH" == 1 ]]; then
+    mkdir -p "$repo/benchmarks/ML50/mini/compare"
+    cp "$EV/compare"/{compare.html,compare.json,report.md} "$repo/benchmarks/ML50/mini/compare/"
+  fi
 }
 
 stage data "build ML50-mini from gettext catalogs + shared ${SPM_VOCAB}-piece SPM + databins" do_data
