@@ -3,11 +3,10 @@ TensorBoard, and their plot."""
 from __future__ import annotations
 
 import pytest
+import tensorboardX  # the 'tensorboard' extra: setup.sh installs it, and the test extra requires it
 
 from mtkit.errors import InputError
 from mtkit.evaluation import curves
-
-tensorboardX = pytest.importorskip("tensorboardX")  # the 'tensorboard' extra (installed by setup.sh)
 
 
 def _write(logdir, run, points, tag="loss", suffix=""):

@@ -127,7 +127,6 @@ def test_cli_stdin_to_stdout(tiny_model):
 def test_moe_checkpoint_all_experts_in_one_process(tiny_model, tmp_path):
     """A few-update MoE model (mtkit's transformer_moe, NLLB shared/rank layout) translates with the
     fairseq engine (line contract kept); the ct2 export refuses it with a reason."""
-    pytest.importorskip("mtkit.moe_checkpoint")
     args = tiny_model.train_args()
     args[args.index("--arch") + 1] = "transformer_moe"
     args[args.index("--criterion") + 1] = "moe_label_smoothed_cross_entropy"
