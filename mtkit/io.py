@@ -283,6 +283,17 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def git_commit(repo: str | Path) -> str | None:
+    """The commit checked out in ``repo`` (for results files), or None outside a git checkout."""
+    import subprocess
+
+    try:
+        res = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
 def machine() -> dict[str, Any]:
     """The machine a result was measured on, for results files: CPU model, core count, OpenMP threads,
     platform and the 1-minute load average (other work on the machine slows timings)."""

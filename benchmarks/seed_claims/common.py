@@ -122,6 +122,22 @@ class Corpus:
         return src_tot / n, tgt_tot / n
 
 
+def prepare_run(args: Any, scales: Mapping[str, Mapping[str, Any]], overrides: Sequence[str], name: str
+                ) -> tuple[dict[str, Any], tuple[int, ...] | None, Corpus, Path, list[str]]:
+    """What every experiment's main does first: its scale's settings with the command-line overrides,
+    the seeds (None: the experiment's default), the checked corpus, the work folder and the phases."""
+    settings = dict(scales[args.scale])
+    for key in overrides:
+        if getattr(args, key):
+            settings[key] = getattr(args, key)
+    seeds = tuple(int(x) for x in args.seeds.split(",")) if args.seeds else None
+    corpus = corpus_from_env()
+    corpus.check()
+    work = Path(args.work or REPO / "work" / "seed_claims" / f"{name}_{args.scale}").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return settings, seeds, corpus, work, args.phases.split(",")
+
+
 def corpus_from_env() -> Corpus:
     return Corpus(Path(os.environ.get("SEED_CLAIMS_DATA", REPO / "work" / "seed_claims" / "data")).resolve())
 
@@ -487,11 +503,6 @@ def environment() -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - informational only
         pass
     return info
-
-
-def git_commit() -> str | None:
-    res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return res.stdout.strip() or None
 
 
 def mean(xs: Iterable[float]) -> float | None:

@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 from mtkit.errors import InputError, MtkitError
 from mtkit.evaluation.curves import Scalars, best_value, last_value, loss_curves_png, read_scalars
 from mtkit.evaluation.folder import classes_from_counts, count_training_lines
-from mtkit.io import atomic_copy, machine, versions, write_bytes, write_json, write_text
+from mtkit.io import atomic_copy, git_commit, machine, versions, write_bytes, write_json, write_text
 from mtkit.langs import to_flores, to_mbart
 
 log = logging.getLogger("ml50-mini-report")
@@ -118,10 +117,6 @@ def training_summary(curves: Mapping[str, Scalars]) -> dict[str, dict[str, Any]]
     return out
 
 
-def git_commit() -> str | None:
-    res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return res.stdout.strip() if res.returncode == 0 else None
-
 
 def markdown(results: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
     avg, min_lines = results["averages"], results["min_test_lines"]
@@ -190,7 +185,7 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Any], str, dict[str, byte
         "benchmark": "ML50-mini (gettext catalogs)",
         "command": args.command,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": git_commit(),
+        "commit": git_commit(REPO),
         "versions": versions(("mtkit", "torch", "fairseq", "sentencepiece", "sacrebleu", "numpy")),
         "machine": machine(),
         "wall_seconds": args.wall_seconds,

@@ -10,6 +10,8 @@ from typing import Any
 
 import common
 
+from mtkit.io import git_commit
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -88,7 +90,7 @@ def analyse(corpus: common.Corpus, work: Path, s: dict[str, int], scale: str, ru
         "threshold": 0.2, "relative_threshold": "3.2 x uniform (2/16) = 0.4",
         "seeds": sorted({r[3] for r in runs}), "budget_updates_planned": s["updates"], "budget_updates_evaluated": budget,
         "train_command_example": "fairseq-train " + " ".join(example_args),
-        "environment": common.environment(), "commit": common.git_commit(),
+        "environment": common.environment(), "commit": git_commit(common.REPO),
         "data": {"root": str(corpus.root), "resource_classes": corpus.resource_classes(),
                  "training_pairs": corpus.training_pairs(),
                  "valid_lines": {d: corpus.lines("valid", d) for d in corpus.directions()},

@@ -170,18 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 1,2,3)")
     args = ap.parse_args(argv)
     common.setup_logging()
-    s = dict(SETTINGS[args.scale])
-    for key in ("updates", "interval"):
-        if getattr(args, key):
-            s[key] = getattr(args, key)
-    if args.seeds:
+    s, seeds, corpus, work, phases = common.prepare_run(args, SETTINGS, ("updates", "interval"), "global_balance")
+    if seeds:
         global SEEDS
-        SEEDS = tuple(int(x) for x in args.seeds.split(","))
-    corpus = common.corpus_from_env()
-    corpus.check()
-    work = Path(args.work or common.REPO / "work" / "seed_claims" / f"global_balance_{args.scale}").resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    phases = args.phases.split(",")
+        SEEDS = seeds
     if "train" in phases:
         train(corpus, work, s, args)
     if "usage" in phases:

@@ -29,6 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import common  # noqa: E402
 
+from mtkit.io import git_commit  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ("dense", "moe", "moe_eom")
 SEEDS = (1, 2, 3)
@@ -165,7 +167,7 @@ def analyse(corpus: common.Corpus, work: Path, s: dict[str, Any], scale: str) ->
         "eom": EOM, "dropout": DROPOUT, "temperature": TEMPERATURE,
         "budget_updates_planned": s["updates"], "budget_updates_evaluated": budget,
         "train_command_example": "fairseq-train " + " ".join(train_args(corpus, "moe_eom", 1, s)),
-        "environment": common.environment(), "commit": common.git_commit(),
+        "environment": common.environment(), "commit": git_commit(common.REPO),
         "data": {"root": str(corpus.root), "resource_classes": corpus.resource_classes(),
                  "training_pairs": corpus.training_pairs(),
                  "test_lines": {d: corpus.lines("test", d) for d in corpus.directions()},
@@ -216,18 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 1,2,3)")
     args = ap.parse_args(argv)
     common.setup_logging()
-    s = dict(SCALES[args.scale])
-    for key in ("updates", "interval", "device"):
-        if getattr(args, key):
-            s[key] = getattr(args, key)
-    if args.seeds:
+    s, seeds, corpus, work, phases = common.prepare_run(args, SCALES, ("updates", "interval", "device"), "moe_vs_dense")
+    if seeds:
         global SEEDS
-        SEEDS = tuple(int(x) for x in args.seeds.split(","))
-    corpus = common.corpus_from_env()
-    corpus.check()
-    work = Path(args.work or common.REPO / "work" / "seed_claims" / f"moe_vs_dense_{args.scale}").resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    phases = args.phases.split(",")
+        SEEDS = seeds
     if "train" in phases:
         train(corpus, work, s, args)
     if "translate" in phases:
