@@ -32,6 +32,7 @@ from mtkit.tune.fitness import (
 )
 from mtkit.tune.schedulers import SchedulerOptions, make_scheduler
 from mtkit.tune.space import SearchSpace, parse_space
+from mtkit.tune.storage import atomic_local_fs, check_ray_state, remove_partial_files
 from mtkit.tune.trial import POINT, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -308,8 +309,13 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
     experiment = out / RAY_DIR
     n_trials = spec.members * (len(spec.points) if spec.points else space.grid_size)
     callbacks = [Progress(n_trials * spec.budget)] if progress else []
-    if resume and tune.Tuner.can_restore(str(experiment)):
-        tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+    storage = atomic_local_fs()  # a crash mid-save must not leave half a state file for --resume
+    if resume:
+        remove_partial_files(experiment)
+        check_ray_state(experiment)
+    if resume and tune.Tuner.can_restore(str(experiment), storage_filesystem=storage):
+        tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True,
+                                   storage_filesystem=storage)
     else:
         param_space, search_alg = _param_space_and_search(spec, space)
         tuner = tune.Tuner(
@@ -319,7 +325,7 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
                 scheduler=make_scheduler(spec.scheduler, space, spec.interval, spec.budget),
                 max_concurrent_trials=spec.max_concurrent),
             run_config=tune.RunConfig(
-                name=RAY_DIR, storage_path=str(out), verbose=1 if progress else 0, callbacks=callbacks,
+                name=RAY_DIR, storage_path=str(out), storage_filesystem=storage, verbose=1 if progress else 0, callbacks=callbacks,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.keep_checkpoints)),
         )
     grid = tuner.fit()
