@@ -3,16 +3,19 @@ FFN with the same active FLOPs; step time with global vs micro balance. See READ
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/moe_speed/bench.py [--tokens 2048 --dim 256 ...]
 
-Prints one JSON object (times in ms, medians over interleaved repeats, and the ratios).
+Prints one JSON object: every repeat's time per variant (ms), their medians, and paired ratios (the
+two variants' times within the same repeat, their median and range).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -31,7 +34,8 @@ def fwd_bwd(module: nn.Module, x: torch.Tensor, call: Callable, aux: Callable | 
     return step
 
 
-def timed(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, float]:
+def timed(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Every variant's time (ms) in each repeat; the variants run one after another inside a repeat."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -41,7 +45,14 @@ def timed(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict
             t0 = time.perf_counter()
             fn()
             samples[name].append((time.perf_counter() - t0) * 1000)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return samples
+
+
+def per_repeat_ratios(num: list[float], den: list[float]) -> dict[str, Any]:
+    """Ratio of the two variants' times within each repeat (side by side), with median and range."""
+    r = [a / b for a, b in zip(num, den)]
+    return {"median": round(statistics.median(r), 3), "min": round(min(r), 3), "max": round(max(r), 3),
+            "per_repeat": [round(x, 3) for x in r]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
+    load = os.getloadavg()[0]
     torch.manual_seed(0)
     dev = torch.device(args.device)
     S, M, F, E = args.tokens, args.dim, args.ffn, args.experts
@@ -81,17 +93,21 @@ def main(argv: list[str] | None = None) -> int:
         "step_micro_balance": fwd_bwd(micro, x, lambda m, xi: m(xi), aux=lambda m: m.l_aux),
         "step_global_balance": fwd_bwd(glob, x, lambda m, xi: m(xi), aux=lambda m: m.l_aux),
     }
-    ms = timed(fns, args.repeats, args.warmup)
+    samples = timed(fns, args.repeats, args.warmup)
+    ms = {k: statistics.median(v) for k, v in samples.items()}
     result = {
         "settings": {"tokens": S, "dim": M, "ffn": F, "experts": E, "top_k": 2, "capacity": 2 * -(-S // E),
                      "second_expert_policy": "all", "device": str(dev), "threads": torch.get_num_threads(),
-                     "torch": torch.__version__, "transformers": tf.__version__, "repeats": args.repeats},
-        "ms_fwd_bwd": {k: round(v, 2) for k, v in ms.items()},
-        "tokens_per_s": {k: round(S / (v / 1000)) for k, v in ms.items()},
-        "ratios": {
-            "speedup_vs_hf (target >= 2)": round(ms["hf_nllb_moe"] / ms["mtkit_moe"], 3),
-            "time_vs_dense (target <= 1.3)": round(ms["mtkit_moe"] / ms["dense_ffn_2F"], 3),
-            "global_vs_micro_step (target <= 1.03)": round(ms["step_global_balance"] / ms["step_micro_balance"], 3),
+                     "torch": torch.__version__, "transformers": tf.__version__, "repeats": args.repeats,
+                     "load_1min_at_start": round(load, 2)},
+        "ms_fwd_bwd_median": {k: round(v, 2) for k, v in ms.items()},
+        "ms_fwd_bwd": {k: [round(x, 2) for x in v] for k, v in samples.items()},
+        "tokens_per_s_median": {k: round(S / (v / 1000)) for k, v in ms.items()},
+        "paired_ratios": {
+            "hf_over_mtkit (target >= 2)": per_repeat_ratios(samples["hf_nllb_moe"], samples["mtkit_moe"]),
+            "mtkit_over_dense (target <= 1.3)": per_repeat_ratios(samples["mtkit_moe"], samples["dense_ffn_2F"]),
+            "global_over_micro_step (target <= 1.03)": per_repeat_ratios(samples["step_global_balance"],
+                                                                          samples["step_micro_balance"]),
         },
     }
     json.dump(result, sys.stdout, indent=2)
