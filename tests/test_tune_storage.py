@@ -15,13 +15,10 @@ import pytest
 pafs = pytest.importorskip("pyarrow.fs")
 
 from mtkit.errors import InputError  # noqa: E402
-from mtkit.tune.storage import (  # noqa: E402
-    PARTIAL,
-    atomic_local_fs,
-    check_ray_state,
-    is_local,
-    remove_partial_files,
-)
+from mtkit.io import clean_stale_tmp  # noqa: E402
+from mtkit.tune.storage import atomic_local_fs, check_ray_state, is_local  # noqa: E402
+
+TMP = ".*.tmp"  # mtkit.io.atomic_write's temporary files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +32,7 @@ def test_copy_files_into_the_run_folder_and_read_back(tmp_path):
     pafs.copy_files(str(src), str(tmp_path / "out"), destination_filesystem=fs, chunk_size=1 << 20)
     assert (tmp_path / "out" / "experiment_state-1.json").read_text() == '{"a": 1}'
     assert (tmp_path / "out" / "sub" / "checkpoint.bin").read_bytes() == (src / "sub" / "checkpoint.bin").read_bytes()
-    assert not list((tmp_path / "out").rglob(f"{PARTIAL}*"))
+    assert not list((tmp_path / "out").rglob(TMP))
     infos = fs.get_file_info(pafs.FileSelector(str(tmp_path / "out"), recursive=True))
     assert sorted(Path(i.path).name for i in infos if i.type == pafs.FileType.File) == \
         ["checkpoint.bin", "experiment_state-1.json"]
@@ -54,9 +51,9 @@ def test_an_unfinished_write_leaves_the_previous_version(tmp_path):
     stream = atomic_local_fs().open_output_stream(str(target))
     stream.write(b"half of the new")
     assert target.read_bytes() == b"old complete state"  # not yet closed: nothing replaced
-    partial = list(tmp_path.glob(f"{PARTIAL}*"))
+    partial = list(tmp_path.glob(TMP))
     assert len(partial) == 1
-    assert remove_partial_files(tmp_path) == partial and not partial[0].exists()
+    assert clean_stale_tmp(tmp_path) == partial and not partial[0].exists()
     assert target.read_bytes() == b"old complete state"
 
 
@@ -77,14 +74,14 @@ def test_kill_9_during_a_copy_leaves_no_truncated_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(src), str(target)], env=env)
     deadline = time.monotonic() + 120
-    while not any(p.stat().st_size > 0 for p in tmp_path.glob(f"{PARTIAL}*")):
+    while not any(p.stat().st_size > 0 for p in tmp_path.glob(TMP)):
         assert proc.poll() is None, "the copy finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert target.read_bytes() == b"old"
-    assert remove_partial_files(tmp_path) and not list(tmp_path.glob(f"{PARTIAL}*"))
+    assert clean_stale_tmp(tmp_path) and not list(tmp_path.glob(TMP))
 
 
 def test_a_truncated_ray_state_file_is_refused_with_what_to_do(tmp_path):

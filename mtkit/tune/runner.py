@@ -22,7 +22,7 @@ from ray import tune
 from ray.tune import Callback
 
 from mtkit.errors import InputError, MtkitError
-from mtkit.io import write_json
+from mtkit.io import clean_stale_tmp, write_json
 from mtkit.tune.fairseq_run import check_train_args
 from mtkit.tune.fitness import (
     TranslationFitness,
@@ -32,7 +32,7 @@ from mtkit.tune.fitness import (
 )
 from mtkit.tune.schedulers import SchedulerOptions, make_scheduler
 from mtkit.tune.space import SearchSpace, parse_space
-from mtkit.tune.storage import atomic_local_fs, check_ray_state, remove_partial_files
+from mtkit.tune.storage import atomic_local_fs, check_ray_state
 from mtkit.tune.trial import POINT, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
     callbacks = [Progress(n_trials * spec.budget)] if progress else []
     storage = atomic_local_fs()  # a crash mid-save must not leave half a state file for --resume
     if resume:
-        remove_partial_files(experiment)
+        clean_stale_tmp(experiment)
         check_ray_state(experiment)
     if resume and tune.Tuner.can_restore(str(experiment), storage_filesystem=storage):
         tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True,
@@ -325,7 +325,8 @@ def run(spec: TuneSpec, resume: bool = False, progress: bool = True) -> TuneResu
                 scheduler=make_scheduler(spec.scheduler, space, spec.interval, spec.budget),
                 max_concurrent_trials=spec.max_concurrent),
             run_config=tune.RunConfig(
-                name=RAY_DIR, storage_path=str(out), storage_filesystem=storage, verbose=1 if progress else 0, callbacks=callbacks,
+                name=RAY_DIR, storage_path=str(out), storage_filesystem=storage,
+                verbose=1 if progress else 0, callbacks=callbacks,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.keep_checkpoints)),
         )
     grid = tuner.fit()

@@ -7,7 +7,7 @@ folder, and ``--resume`` then fails inside Ray (``EOFError: Ran out of input``) 
 restoring and restarts the experiment. :func:`atomic_local_fs` is a local pyarrow filesystem whose
 output streams write to a hidden temporary file beside the target and rename it on close, so a crash
 leaves either the previous version or the new one. Temporary files left by a crash are removed by
-:func:`remove_partial_files` when the experiment resumes.
+:func:`mtkit.io.clean_stale_tmp` when the experiment resumes.
 """
 from __future__ import annotations
 
@@ -18,17 +18,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-PARTIAL = ".mtkit-partial-"
+from mtkit.io import atomic_write
 
 
 class _AtomicWriter:
-    """A binary file that becomes ``path`` only when it is closed after a complete write."""
+    """A binary file that becomes ``path`` only when it is closed after a complete write
+    (:func:`mtkit.io.atomic_write` held open until pyarrow closes the stream)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        head, tail = os.path.split(path)
-        self.tmp = os.path.join(head, f"{PARTIAL}{os.getpid()}-{tail}")
-        self._f = open(self.tmp, "wb")
+        self._cm = atomic_write(path, "wb")
+        self._f = self._cm.__enter__()
 
     @property
     def closed(self) -> bool:
@@ -53,12 +52,8 @@ class _AtomicWriter:
         return self._f.tell()
 
     def close(self) -> None:
-        if self._f.closed:
-            return
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        os.replace(self.tmp, self.path)
+        if not self._f.closed:
+            self._cm.__exit__(None, None, None)
 
 
 class AtomicLocalHandler(pafs.FileSystemHandler):
@@ -89,7 +84,7 @@ class AtomicLocalHandler(pafs.FileSystemHandler):
         return self._fs.get_file_info(paths)
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return [i for i in self._fs.get_file_info(selector) if not i.base_name.startswith(PARTIAL)]
+        return [i for i in self._fs.get_file_info(selector) if not _is_tmp(i.base_name)]
 
     def create_dir(self, path: str, recursive: bool) -> None:
         self._fs.create_dir(path, recursive=recursive)
@@ -139,14 +134,9 @@ def is_local(fs: Any) -> bool:
     return isinstance(fs, pafs.PyFileSystem) and isinstance(fs.handler, AtomicLocalHandler)
 
 
-def remove_partial_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files a crash left under ``folder``; return what was removed."""
-    removed = []
-    for p in Path(folder).rglob(f"{PARTIAL}*"):
-        if p.is_file():
-            p.unlink()
-            removed.append(p)
-    return removed
+def _is_tmp(name: str) -> bool:
+    """A temporary file of :func:`mtkit.io.atomic_write` (``.NAME.*.tmp``): not shown to Ray."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 # the state files Ray reads back on restore (the newest of each pattern by name, as Ray picks them)

@@ -83,13 +83,10 @@ def _restore(work: Path) -> tuple[dict[str, Any], str | None]:
     ckpt = tune.get_checkpoint()
     if ckpt is None:
         return {"updates": 0, "trial_id": None, "hparams": None}, None
-    if is_local(ckpt.filesystem):  # read it where it is (as_directory would first copy it to /tmp)
-        state = json.loads((Path(ckpt.path) / STATE).read_text(encoding="utf-8"))
-        atomic_copy(Path(ckpt.path) / CHECKPOINT, stale)
-    else:
-        with ckpt.as_directory() as d:
-            state = json.loads((Path(d) / STATE).read_text(encoding="utf-8"))
-            atomic_copy(Path(d) / CHECKPOINT, stale)
+    # a local checkpoint is read where it is (as_directory would first copy it to /tmp)
+    with contextlib.nullcontext(ckpt.path) if is_local(ckpt.filesystem) else ckpt.as_directory() as d:
+        state = json.loads((Path(d) / STATE).read_text(encoding="utf-8"))
+        atomic_copy(Path(d) / CHECKPOINT, stale)
     return state, file_digest(stale)
 
 
