@@ -1,2 +1,2 @@
 """fairseq registrations (imported by mtkit.plugin.register)."""
-from mtkit.tasks import translation_multi  # noqa: F401
+from mtkit.tasks import denoising, translation_multi  # noqa: F401
