@@ -58,19 +58,19 @@ def test_filter_raw_drops_pairs_with_held_out_sentences(tmp_path):
     raw.mkdir()
     _write(raw / "test.en_XX-ro_RO.en_XX", ["Open the file", "Quit"])
     _write(raw / "test.en_XX-ro_RO.ro_RO", ["Deschide fișierul", "Ieșire"])
-    _write(raw / "valid.en_XX-ro_RO.en_XX", ["Save"])
-    _write(raw / "valid.en_XX-ro_RO.ro_RO", ["Salvează"])
+    _write(raw / "valid.en_XX-ro_RO.en_XX", ["Save", "Rename..."])
+    _write(raw / "valid.en_XX-ro_RO.ro_RO", ["Salvează", "Redenumește"])
     _write(raw / "train.en_XX-ro_RO.en_XX", ["Close", "Exit", "Print"])
     _write(raw / "train.en_XX-ro_RO.ro_RO", ["Închide", "Ieșire", "Tipărește"])  # "Ieșire" is a test target
-    _write(raw / "train.en_XX-de_DE.en_XX", ["Quit ", "Help"])  # a test source, in another direction
-    _write(raw / "train.en_XX-de_DE.de_DE", ["Beenden", "Hilfe"])
+    _write(raw / "train.en_XX-de_DE.en_XX", ["Quit ", "Help", "Rename\u2026"])  # a test source, in another direction
+    _write(raw / "train.en_XX-de_DE.de_DE", ["Beenden", "Hilfe", "Umbenennen"])  # and one in NFKC form
     report = sweep.filter_raw(raw, tmp_path / "out", ("en_XX", "ro_RO"))
     out = tmp_path / "out"
     assert (out / "train.en_XX-ro_RO.ro_RO").read_text(encoding="utf-8") == "Închide\nTipărește\n"
     assert (out / "train.en_XX-ro_RO.en_XX").read_text(encoding="utf-8") == "Close\nPrint\n"
     assert (out / "train.en_XX-de_DE.de_DE").read_text(encoding="utf-8") == "Hilfe\n"
     assert (out / "test.en_XX-ro_RO.ro_RO").read_bytes() == (raw / "test.en_XX-ro_RO.ro_RO").read_bytes()
-    assert report == {"held_out_sentences": 6, "dropped_pairs": {"en_XX-de_DE": 1, "en_XX-ro_RO": 1}}
+    assert report == {"held_out_sentences": 8, "dropped_pairs": {"en_XX-de_DE": 2, "en_XX-ro_RO": 1}}
     capped = sweep.filter_raw(raw, tmp_path / "capped", ("en_XX", "ro_RO"), max_lines=1)
     assert (tmp_path / "capped" / "train.en_XX-ro_RO.ro_RO").read_text(encoding="utf-8") == "Închide\n"
     assert capped["dropped_pairs"]["en_XX-ro_RO"] == 0  # it stopped before "Ieșire"

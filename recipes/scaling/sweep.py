@@ -46,6 +46,7 @@ import shlex
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ MINI = Profile(
     arch=tuple(TINY_ARCH), device=("--cpu",), spm_vocab=2000, max_pieces=40, max_train_lines=None,
     tokens_per_sample=128, batch_size=4, update_freq=1, points=6, epoch_fraction=0.97, max_pretrain_tokens=1e12,
     pretrain_lr=1e-3, pretrain_warmup=20,
-    ft_updates=600, ft_max_tokens=1024, ft_update_freq=1, ft_lr=1e-3, ft_warmup=50, ft_seeds=(1,),
+    ft_updates=1000, ft_max_tokens=1024, ft_update_freq=1, ft_lr=1e-3, ft_warmup=50, ft_seeds=(1,),
     test_lines=None, beam=4, cpus_per_trial=1.0, gpus_per_trial=0.0, threads=1,
     nominal_tokens={"en_XX": 6.0e5, "ro_RO": 3.2e5, "de_DE": 3.5e5, "es_XX": 3.3e5, "fr_XX": 3.3e5, "gl_ES": 2.3e5},
 )
@@ -149,8 +150,14 @@ def fairseq_bin(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- data
 
+def norm(text: str) -> str:
+    """The form SentencePiece's default normaliser (nmt_nfkc) sees, near enough to compare sentences:
+    NFKC ("Rename\u2026" and "Rename..." are one sentence to the model) and collapsed whitespace."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
 def held_out_sentences(raw: Path, direction: tuple[str, str]) -> set[str]:
-    """Every valid and test sentence (stripped) of the finetuning direction, both sides."""
+    """Every valid and test sentence of the finetuning direction, both sides (``norm`` form)."""
     src, tgt = direction
     held: set[str] = set()
     for split in ("valid", "test"):
@@ -158,7 +165,7 @@ def held_out_sentences(raw: Path, direction: tuple[str, str]) -> set[str]:
         if not files:
             continue
         for path in files:
-            held.update(line.strip() for line in read_lines(path) if line.strip())
+            held.update(norm(line) for line in read_lines(path) if line.strip())
     if not held:
         raise InputError(f"{raw}: no valid/test files of {src}-{tgt} (valid.{src}-{tgt}.{src}, ...)")
     return held
@@ -183,7 +190,7 @@ def filter_raw(raw: Path, out: Path, direction: tuple[str, str], max_lines: int 
             continue
         keep_src, keep_tgt, dropped = [], [], 0
         for a, b in read_pairs(path, other):
-            if a.strip() in held or b.strip() in held:
+            if norm(a) in held or norm(b) in held:
                 dropped += 1
                 continue
             keep_src.append(a)
@@ -605,15 +612,23 @@ def prepare_data(p: Profile, raw: Path, work: Path) -> dict[str, Any]:
 
 
 def check_no_leak(work: Path, direction: tuple[str, str], langs: Sequence[str]) -> int:
-    """Held-out sentences of ``direction`` found in the monolingual training text (SPM pieces)."""
+    """Held-out sentences of ``direction`` found in the binarised monolingual training data (compared
+    as fairseq token ids, read back with fairseq's own dataset reader)."""
     import sentencepiece as spm
+    from fairseq.data import data_utils
+
+    from data_prep.steps import databin
 
     sp = spm.SentencePieceProcessor(model_file=str(work / "bin" / "spm.model"))
-    held = {" ".join(sp.encode(s, out_type=str)) for s in held_out_sentences(work / "raw", direction)}
+    mono = work / "bin" / "databin_mono"
+    idmap = databin.id_map(sp, databin.read_dictionary(mono / "dict.txt"))
+    held = {tuple(int(i) for i in idmap[sp.encode(s)]) for s in held_out_sentences(work / "raw", direction)}
     found = 0
     for lang in langs:
-        path = work / "bin" / "spm_mono" / lang / f"train.{lang}"
-        found += sum(1 for line in read_lines(path) if line.strip() in held)
+        ds = data_utils.load_indexed_dataset(str(mono / lang / "train"), None, "mmap")
+        if ds is None:
+            raise MtkitError(f"{mono / lang / 'train'}: no binarised monolingual data")
+        found += sum(1 for i in range(len(ds)) if tuple(ds[i][:-1].tolist()) in held)
     return found
 
 
