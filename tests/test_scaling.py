@@ -171,6 +171,30 @@ def test_cli_json_holds_the_parameters(tmp_path):
     assert report["loss"] >= 0 and report["starts"] == 6
 
 
+def test_degenerate_fit_gives_strict_json_with_undetermined_bounds(tmp_path):
+    """BLEU that does not grow with D (the mini sweep's 'with' condition, one seed): the log law
+    degenerates (A = exp(log A) underflows, its resampled values overflow); the report says so
+    with null bounds instead of writing NaN, which strict JSON readers reject."""
+    d = [41984, 83968, 167936, 335616, 671488, 1343130]
+    bleu = [4.91133, 5.46344, 6.2487, 5.96728, 5.34748, 6.56178]
+    path = write_csv(tmp_path / "runs.csv", ["tokens", "bleu"], list(zip(d, bleu)))
+    res = run_cli("scaling", "fit", str(path), "--law", "bleu", "--d", "tokens", "--y", "bleu",
+                  "--fit-on", "5", "--bootstrap", "40", "--json", "--out", str(tmp_path / "fit.json"))
+    assert res.returncode == 0, res.stderr
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    for text in (res.stdout, (tmp_path / "fit.json").read_text()):
+        report = json.loads(text, parse_constant=refuse)
+        bounds = [b for iv in report["bootstrap"]["intervals"].values() for b in iv]
+        assert all(b is None or math.isfinite(b) for b in bounds)
+    table = run_cli("scaling", "fit", str(path), "--law", "bleu", "--d", "tokens", "--y", "bleu",
+                    "--fit-on", "5", "--bootstrap", "40")
+    assert table.returncode == 0, table.stderr
+    assert "nan" not in table.stdout.lower()
+
+
 def test_cli_table_plot_and_out_file(tmp_path):
     path = case_csv(tmp_path, "chinchilla")
     png, out = tmp_path / "fit.png", tmp_path / "report.json"

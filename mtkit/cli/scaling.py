@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_json(args.out, report)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False))
+        print(json.dumps(report, ensure_ascii=False, allow_nan=False))
     else:
         print(format_report(report))
     return 0

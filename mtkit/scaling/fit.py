@@ -61,10 +61,14 @@ class Fit:
 
 
 def _minimise(law: Law, theta0: Array, x: X, log_y: Array, delta: float, anchor: float):
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # imported before the limit, so that its BLAS is limited too
+    from threadpoolctl import threadpool_limits
 
-    return minimize(objective, theta0, args=(law, x, log_y, delta, anchor), jac=True,
-                    method="L-BFGS-B", bounds=law.bounds or None, options=LBFGSB_OPTIONS)
+    # one BLAS thread: scipy >= 1.15's L-BFGS-B makes tiny BLAS calls that wait on idle OpenBLAS
+    # threads, many times slower on a machine whose other cores are busy (scipy issue #23191)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return minimize(objective, theta0, args=(law, x, log_y, delta, anchor), jac=True,
+                        method="L-BFGS-B", bounds=law.bounds or None, options=LBFGSB_OPTIONS)
 
 
 def fit_law(law: Law | str, d: Sequence[float], y: Sequence[float],
@@ -108,10 +112,17 @@ class Bootstrap:
     """Parameter estimates refitted on resampled runs; percentile intervals."""
 
     samples: dict[str, list[float]]  # parameter -> one estimate per resample
-    intervals: dict[str, tuple[float, float]]
+    intervals: dict[str, tuple[float | None, float | None]]  # None: undetermined (non-finite)
     level: float
     resamples: int
     thetas: list[list[float]]
+
+
+def _finite(v: float) -> float | None:
+    """A bound, or None where the resampled estimates run off to infinity (e.g. A = exp(log A)
+    overflowing for a degenerate fit): such an interval is undetermined, not a number."""
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 def bootstrap(fit: Fit, d: Sequence[float], y: Sequence[float], n: Sequence[float] | None = None,
@@ -143,7 +154,7 @@ def bootstrap(fit: Fit, d: Sequence[float], y: Sequence[float], n: Sequence[floa
         for p in law.params:
             samples[p].append(b.params[p])
     tail = (1.0 - level) / 2.0 * 100.0
-    intervals = {p: (float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail)))
+    intervals = {p: (_finite(np.percentile(v, tail)), _finite(np.percentile(v, 100.0 - tail)))
                  for p, v in samples.items()}
     return Bootstrap(samples=samples, intervals=intervals, level=level, resamples=resamples,
                      thetas=thetas)

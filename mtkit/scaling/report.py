@@ -2,6 +2,8 @@
 intervals; and the report as a text table. The CLI prints what these return."""
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -89,11 +91,25 @@ def fit_runs(runs: Runs, law_name: str, fit_on: int | None = None, resamples: in
             "intervals": {p: list(v) for p, v in boot.intervals.items()}},
         "held_out": held_out_errors(fit, out.d, out.y, out.n) if len(held) else None,
     }
-    return report, fit, boot, idx
+    return json_safe(report), fit, boot, idx
 
 
-def _g(v: float) -> str:
-    return f"{v:.6g}"
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (a prediction where the BLEU law is undefined, a bound of
+    a degenerate fit) as None, so that the report is strict JSON (null, never NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.floating):
+        return json_safe(float(obj))
+    return obj
+
+
+def _g(v: float | None) -> str:
+    return "undetermined" if v is None else f"{v:.6g}"
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -125,6 +141,7 @@ def format_report(report: dict[str, Any]) -> str:
         for point in held["points"]:
             lines.append("  ".join(f"{_g(point[c]):>12}" for c in cols))
         lines.append(f"mean abs error {_g(held['mean_abs_error'])} | max abs error "
-                     f"{_g(held['max_abs_error'])} | mean rel error {held['mean_rel_error']:.3%} "
+                     f"{_g(held['max_abs_error'])} | mean rel error "
+                     f"{'undetermined' if held['mean_rel_error'] is None else format(held['mean_rel_error'], '.3%')} "
                      f"| Huber of log residuals {_g(held['huber_log'])}")
     return "\n".join(lines)

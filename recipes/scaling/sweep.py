@@ -471,6 +471,8 @@ def overview_png(rows: Sequence[dict[str, Any]], scratch: dict[str, Any] | None)
 
 
 def _g(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "undetermined"
     return f"{x:.{digits}g}" if isinstance(x, (int, float)) else str(x)
 
 
@@ -508,7 +510,7 @@ def summary_md(doc: dict[str, Any], rows: Sequence[dict[str, Any]], scratch: dic
         params = ", ".join(f"{k} {_g(v)}" + (f" ({_g(ivals[k][0], 3)}..{_g(ivals[k][1], 3)})" if k in ivals else "")
                            for k, v in rep["params"].items() if k != "A" or f["law"] != "bleu")
         held = "; ".join(f"{_g(h['d'])}: {_g(h['observed'])} vs {_g(h['predicted'])} "
-                         f"({100 * (h['predicted'] / h['observed'] - 1):+.1f} %)"
+                         + (f"({100 * (h['predicted'] / h['observed'] - 1):+.1f} %)" if h["predicted"] is not None else "")
                          for h in rep["held_out"]["points"]) if rep.get("held_out") else "-"
         lines.append(f"| {f['condition']} | {f['law']} | {f['fit_on']} smallest | {params} | {held} |")
     lines += ["", "Plots: overview.png (all runs), fits/<condition>_<law>_fit<K>.png (data, fit, bootstrap band).",
