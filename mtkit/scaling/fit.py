@@ -61,7 +61,8 @@ class Fit:
 
 
 def _minimise(law: Law, theta0: Array, x: X, log_y: Array, delta: float, anchor: float):
-    from scipy.optimize import minimize  # imported before the limit, so that its BLAS is limited too
+    # scipy.optimize is imported before the limit is set, so that its BLAS is limited too
+    from scipy.optimize import minimize
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: scipy >= 1.15's L-BFGS-B makes tiny BLAS calls that wait on idle OpenBLAS

@@ -3,7 +3,6 @@ intervals; and the report as a text table. The CLI prints what these return."""
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 import numpy as np
