@@ -514,7 +514,7 @@ def summary_md(doc: dict[str, Any], rows: Sequence[dict[str, Any]], scratch: dic
                          for h in rep["held_out"]["points"]) if rep.get("held_out") else "-"
         lines.append(f"| {f['condition']} | {f['law']} | {f['fit_on']} smallest | {params} | {held} |")
     lines += ["", "Plots: overview.png (all runs), fits/<condition>_<law>_fit<K>.png (data, fit, bootstrap band).",
-              "", "## Wall time", ""]
+              "", "## Wall time of this invocation (a resumed run reuses finished stages: they show about 0)", ""]
     for stage, secs in doc["stage_seconds"].items():
         lines.append(f"- {stage}: {secs / 60:.1f} min")
     lines.append(f"- load average (1 min) at start: {doc['load_average_1min_at_start']:.1f}")
