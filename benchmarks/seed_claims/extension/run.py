@@ -42,12 +42,13 @@ ARMS = ("cont", "ext_init", "ext_rand")
 NEW_LANG = "gl_ES"
 INIT_FROM = "es_XX"  # Galician's closest relative among the old languages
 
-#: cpu: about 50 minutes on a quiet 2-core machine (the base on 2 threads, then 2 runs at a time,
+#: cpu: about 50 minutes on a quiet 2-core machine (the base on 1 thread: 2 threads crawl when another
+#: process holds a core; then 2 runs at a time,
 #: then the test sets); gpu: the same at base size, for a lent GPU (not run yet).
 SCALES: dict[str, dict[str, Any]] = {
     "cpu": {"dim": 128, "layers": 2, "heads": 4, "ffn": 512, "max_tokens": 2048, "base_updates": 1200,
             "updates": 400, "interval": 100, "lr": 0.002, "warmup": 300, "ft_lr": 0.001, "ft_warmup": 100,
-            "base_threads": 2, "device": "cpu"},
+            "base_threads": 1, "device": "cpu"},
     "gpu": {"dim": 512, "layers": 6, "heads": 8, "ffn": 2048, "max_tokens": 8192, "base_updates": 10000,
             "updates": 4000, "interval": 500, "lr": 0.001, "warmup": 1000, "ft_lr": 0.0005, "ft_warmup": 200,
             "base_threads": 4, "device": "cuda"},
