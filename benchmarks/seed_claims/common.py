@@ -447,9 +447,11 @@ def evaluated_budget(run_dirs: Mapping[str, Path], planned: int) -> tuple[int, l
 
 # ---- translation and comparison ---------------------------------------------------------------------
 def translate_test(checkpoint: Path, corpus: Corpus, directions: Iterable[str], out_dir: Path, *, beam: int = 4,
-                   device: str = "cpu", threads: int = 1, max_tokens: int = 4000, split: str = "test") -> dict[str, Any]:
+                   device: str = "cpu", threads: int = 1, max_tokens: int = 4000, split: str = "test",
+                   langs_file: Path | None = None) -> dict[str, Any]:
     """Translate each direction's ``split`` source file with the model; ``{src}-{tgt}.hyp`` files in
-    ``out_dir`` (what mtkit compare reads). Returns lines and seconds per direction."""
+    ``out_dir`` (what mtkit compare reads). ``langs_file``: the model's language list when it is not
+    the corpus's (a model trained on some of the languages). Returns lines and seconds per direction."""
     from mtkit.io import read_lines, write_lines
     from mtkit.translate.engine import Options, Translator
 
@@ -457,7 +459,7 @@ def translate_test(checkpoint: Path, corpus: Corpus, directions: Iterable[str], 
     t = Translator.from_folder(checkpoint, directions[0].split("-")[0], directions[0].split("-")[1],
                                options=Options(beam=beam, max_tokens=max_tokens), device=device, threads=threads,
                                dict_path=str(corpus.dictionary), spm_path=str(corpus.spm),
-                               langs_path=str(corpus.langs_file))
+                               langs_path=str(langs_file or corpus.langs_file))
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {}
     for d in directions:

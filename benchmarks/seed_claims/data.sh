@@ -13,14 +13,15 @@
 # Writes WORK/raw (text, the references for mtkit compare), WORK/bin/databin (+ langs.txt),
 # WORK/bin/spm.model, WORK/resource_classes.txt ("CODE CLASS # training pairs", what
 # mtkit compare --resource-classes reads) and WORK/.done. Re-running with WORK/.done
-# present does nothing. Environment: VALID [200], TEST [400], SPM_VOCAB [2000], MAX_PIECES [40].
+# present does nothing. Environment: VALID [200], TEST [400], SPM_VOCAB [2000], MAX_PIECES [40],
+# LANGS [the 8 above; the extension experiment uses its own list].
 set -euo pipefail
 WORK=${1:-work/seed_claims/data}
 VALID=${VALID:-200}
 TEST=${TEST:-400}
 SPM_VOCAB=${SPM_VOCAB:-2000}
 MAX_PIECES=${MAX_PIECES:-40}
-LANGS=en_XX,fr_XX,de_DE,ro_RO,gl_ES,si_LK,xh_ZA,az_AZ
+LANGS=${LANGS:-en_XX,fr_XX,de_DE,ro_RO,gl_ES,si_LK,xh_ZA,az_AZ}
 if [[ -f "$WORK/.done" ]]; then echo "data ready in $WORK"; exit 0; fi
 mkdir -p "$WORK"
 mtkit data gettext --out "$WORK/gettext" --langs "$LANGS" --valid-size "$VALID" --test-size "$TEST"
