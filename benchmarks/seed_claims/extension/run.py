@@ -150,7 +150,7 @@ def train(corpus: common.Corpus, work: Path, s: dict[str, Any], args: argparse.N
     js = jobs(corpus, work, s, seeds)
     t0 = time.monotonic()
     if args.runner == "tune":
-        res = common.run_tune(js, work / "tune", interval=s["updates"], budget=s["updates"], cpus_per_trial=1)
+        res = common.run_tune(js, work / "tune", interval=s["interval"], budget=s["updates"], cpus_per_trial=1)
         status = {"runner": "mtkit tune", "trials": len(res.final), "errors": res.errors}
     else:
         status = {"runner": "local", "jobs": common.run_local(js, cores=args.cores)}
