@@ -129,7 +129,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         cells = "; ".join(f"{q['seed']}: {q['delta']:+.2f} [{q['low']:+.2f}, {q['high']:+.2f}] p {q['p_bs']}"
                           for q in p["per_seed"])
         lines.append(f"| {m} | ext_init_minus_ext_rand | {p['mean_delta']:+.2f} | {p['seed_sd']} | {cells} |")
-    lines += ["", "## Per direction (seed " + results["seeds"][0].__str__() + ", chrF++)", "",
+    lines += ["", f"## Per direction (seed {results['seeds'][0]}, chrF++)", "",
               "| direction | class | test lines | base | cont | ext_init | ext_rand |", "|---|---|---:|---:|---:|---:|---:|"]
     first = f"s{results['seeds'][0]}"
     old_dirs, new_dirs = results["old"][first]["directions"], results["new"][first]["directions"]
@@ -140,5 +140,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         lines.append(f"| {d}{mark} | {v['class']} | {v['n_lines']} | " + " | ".join(cell) + " |")
     lines += ["", "Plot: valid_curves.png (valid nll of the old and the new directions over updates).", "",
               f"Wall time: {results['wall']}"]
+    from mtkit.io import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")  # temp file + rename, as the other reports
