@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 SYSTEMS = ("dense", "moe", "moe_eom")
 SEEDS = (1, 2, 3)
 
-#: model and budget per scale. cpu: about 90 minutes on a quiet 2-core machine (2 trials at a time,
-#: 1 thread each); gpu: about 4 minutes of training on one H200 (all 9 runs at once).
+#: model and budget per scale. cpu: 2 trials at a time, 1 thread each (the measured wall time is in
+#: ../README.md); gpu: all 9 runs at once on one GPU.
 SCALES: dict[str, dict[str, Any]] = {
     "cpu": {"dim": 128, "layers": 2, "heads": 4, "ffn": 512, "experts": 8, "max_tokens": 2048,
             "updates": 2400, "interval": 400, "lr": 0.002, "warmup": 300, "device": "cpu"},
