@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -162,6 +163,8 @@ class LineError(InputError):
 
 
 _SEPARATORS = re.compile(r"[\r\u2028\u2029\x85]")
+# their UTF-8 forms (the lead bytes 0xC2 and 0xE2 never occur inside another character)
+_SEPARATOR_BYTES = ("\u2028".encode(), "\u2029".encode(), "\x85".encode())
 
 
 def decode_line(raw: bytes, path: str | os.PathLike, lineno: int) -> str:
@@ -193,28 +196,66 @@ def read_lines(path: str | os.PathLike, lenient: bool = False) -> Iterator[str]:
 
     With ``lenient=True`` a bad line is yielded as its :class:`LineError` instead of raising, so a
     filter can drop (and count) it while keeping the two sides aligned.
+
+    Lines are read in blocks of about 1 MiB; a block with no NUL, no CR and no other line separator
+    is decoded in one call (a block is valid UTF-8 exactly when each of its lines is, since a
+    newline byte cannot occur inside a multi-byte character). Any other block, and line 1 (which
+    may carry a BOM), goes through :func:`decode_line` line by line, so the result is the same.
     """
     with open(path, "rb") as f:
-        for i, raw in enumerate(f, 1):
-            try:
-                yield decode_line(raw, path, i)
-            except LineError as e:
-                if not lenient:
-                    raise
-                yield e  # type: ignore[misc]
+        lineno = 0
+        while True:
+            block_lines = f.readlines(1 << 20)
+            if not block_lines:
+                return
+            start = 0
+            if lineno == 0:
+                start = 1
+                yield from _decode_each(block_lines[:1], path, 1, lenient)
+            fast = _decode_block(block_lines, start)
+            if fast is not None:
+                yield from fast
+            else:
+                yield from _decode_each(block_lines[start:], path, lineno + start + 1, lenient)
+            lineno += len(block_lines)
+
+
+def _decode_block(block_lines: list[bytes], start: int) -> list[str] | None:
+    """The lines of ``block_lines[start:]`` decoded in one call, or None when the block needs the
+    line-by-line path (a NUL, a CR, invalid UTF-8, or a character that becomes a space)."""
+    block = b"".join(block_lines[start:]) if start else b"".join(block_lines)
+    if not block:
+        return []
+    if b"\x00" in block or b"\r" in block or any(sep in block for sep in _SEPARATOR_BYTES):
+        return None
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return lines
+
+
+def _decode_each(raw_lines: list[bytes], path: str | os.PathLike, first_lineno: int,
+                 lenient: bool) -> Iterator[str]:
+    for i, raw in enumerate(raw_lines, first_lineno):
+        try:
+            yield decode_line(raw, path, i)
+        except LineError as e:
+            if not lenient:
+                raise
+            yield e  # type: ignore[misc]
 
 
 def read_pairs(src_path: str | os.PathLike, tgt_path: str | os.PathLike,
                lenient: bool = False) -> Iterator[tuple]:
     """Yield aligned (src, tgt) lines; a different line count is an error naming both files."""
-    a, b = read_lines(src_path, lenient), read_lines(tgt_path, lenient)
-    n = 0
     sentinel = object()
-    while True:
-        x = next(a, sentinel)
-        y = next(b, sentinel)
-        if x is sentinel and y is sentinel:
-            return
+    n = 0
+    for x, y in itertools.zip_longest(read_lines(src_path, lenient), read_lines(tgt_path, lenient),
+                                      fillvalue=sentinel):
         if x is sentinel or y is sentinel:
             longer, shorter = (tgt_path, src_path) if x is sentinel else (src_path, tgt_path)
             raise InputError(

@@ -66,6 +66,8 @@ def dedup_pairs(src_in: str | os.PathLike, tgt_in: str | os.PathLike, src_out: s
                 keep[ib[first]] = True
             c["dedup_buckets"] = buckets
             del hashes
+    keep_list = keep.tolist()  # element access on a list is much cheaper than on a numpy array
+    del keep
     with atomic_write(src_out) as fs, atomic_write(tgt_out) as ft:
         for i, (a, b) in enumerate(read_pairs(src_in, tgt_in, lenient=True)):
             c["in"] += 1
@@ -73,7 +75,7 @@ def dedup_pairs(src_in: str | os.PathLike, tgt_in: str | os.PathLike, src_out: s
                 c["drop_bad_line"] += 1
                 if c["drop_bad_line"] <= 5:
                     log.warning("dropped: %s", a if isinstance(a, LineError) else b)
-            elif keep[i]:
+            elif keep_list[i]:
                 fs.write(a + "\n")
                 ft.write(b + "\n")
                 c["out"] += 1
