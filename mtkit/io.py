@@ -223,7 +223,7 @@ def read_lines(path: str | os.PathLike, lenient: bool = False) -> Iterator[str]:
 def _decode_block(block_lines: list[bytes], start: int) -> list[str] | None:
     """The lines of ``block_lines[start:]`` decoded in one call, or None when the block needs the
     line-by-line path (a NUL, a CR, invalid UTF-8, or a character that becomes a space)."""
-    block = b"".join(block_lines[start:]) if start else b"".join(block_lines)
+    block = b"".join(block_lines[start:])
     if not block:
         return []
     if b"\x00" in block or b"\r" in block or any(sep in block for sep in _SEPARATOR_BYTES):

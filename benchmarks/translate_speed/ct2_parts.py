@@ -9,6 +9,7 @@ several batch sizes, with one vs beam-many hypotheses returned, and the score_ba
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -37,15 +38,15 @@ def main() -> int:
     src = [[f"__{a.src_lang}__"] + sp.encode(s.strip(), out_type=str) for s in lines]
     prefix = [[f"__{a.tgt_lang}__"]] * len(src)
     tr = ctranslate2.Translator(a.model, device="cpu", inter_threads=1, intra_threads=1)
-    common = {"target_prefix": prefix, "beam_size": a.beam, "max_decoding_length": 201, "min_decoding_length": 0}
+    settings = {"target_prefix": prefix, "beam_size": a.beam, "max_decoding_length": 201, "min_decoding_length": 0}
     variants = {
-        "batch 32 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=32, **common),
-        "batch 64 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=64, **common),
-        "batch 128 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=128, **common),
+        "batch 32 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=32, **settings),
+        "batch 64 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=64, **settings),
+        "batch 128 lines, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=128, **settings),
         "batch 4096 tokens, 1 hypothesis": lambda: tr.translate_batch(src, max_batch_size=4096, batch_type="tokens",
-                                                                      **common),
+                                                                      **settings),
         "batch 32 lines, beam-many hypotheses with scores (mtkit)": lambda: tr.translate_batch(
-            src, max_batch_size=32, num_hypotheses=a.beam, return_scores=True, **common),
+            src, max_batch_size=32, num_hypotheses=a.beam, return_scores=True, **settings),
         "score_batch of the language token, every line": lambda: tr.score_batch(src, prefix, max_batch_size=64),
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
@@ -58,7 +59,7 @@ def main() -> int:
             if name.startswith("batch 32 lines, beam-many"):
                 last = out
     need = sum(1 for r in last if any(len(h) > len(r.hypotheses[0]) for h in r.hypotheses[1:]))
-    result = {"command": "python " + " ".join(__import__("sys").argv), "model": a.model, "lines": len(src),
+    result = {"command": "python " + " ".join(sys.argv), "model": a.model, "lines": len(src),
               "beam": a.beam, "repeats": a.repeats, "machine_at_start": machine(),
               "versions": {"ctranslate2": ctranslate2.__version__}, "wall_s": times,
               "lines_mtkit_rescores": need}
