@@ -25,6 +25,7 @@ from mtkit.tune.fairseq_run import (
 )
 from mtkit.tune.outputs import exploit_events, trials_csv, write_outputs
 from mtkit.tune.space import load_space, parse_space
+from mtkit.tune.trial import checkpoint_digest, checkpoint_set
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -164,6 +165,25 @@ def test_write_outputs(tmp_path):
     assert "start-up" in summary
 
 
+def test_checkpoint_set_dense_and_moe(tmp_path):
+    """A dense checkpoint is one file; an MoE one (NLLB layout) is the shared file then every rank's,
+    in rank order; the digest changes when any of them changes."""
+    assert checkpoint_set(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="checkpoint_last.pt"):
+        checkpoint_digest(tmp_path)
+    for name in ("checkpoint_last-rank-10.pt", "checkpoint_last-rank-2.pt", "checkpoint_last-shared.pt",
+                 "checkpoint_best-shared.pt", "checkpoint_last-rank-0.pt"):
+        (tmp_path / name).write_bytes(name.encode())
+    assert [f.name for f in checkpoint_set(tmp_path)] == [
+        "checkpoint_last-shared.pt", "checkpoint_last-rank-0.pt", "checkpoint_last-rank-2.pt",
+        "checkpoint_last-rank-10.pt"]
+    before = checkpoint_digest(tmp_path)
+    (tmp_path / "checkpoint_last-rank-2.pt").write_bytes(b"other experts")
+    assert checkpoint_digest(tmp_path) != before
+    (tmp_path / CHECKPOINT).write_bytes(b"dense")
+    assert checkpoint_set(tmp_path) == [tmp_path / CHECKPOINT]
+
+
 def test_help_does_not_import_ray():
     code = ("import sys; from mtkit.cli import main; main(['--help']); "
             "sys.exit(1 if 'ray' in sys.modules or 'torch' in sys.modules else 0)")
@@ -281,19 +301,12 @@ def test_pbt_exploit_copies_the_donor_checkpoint_and_perturbs_lr(tiny_data, tmp_
     assert len((res.out / "events.csv").read_text().splitlines()) == 1 + len(res.events)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(2400)
-def test_killed_experiment_resumes(tiny_data, tmp_path):
-    from mtkit.io import file_digest
+def _kill_after_first_result(cmd, out):
+    """Start ``mtkit tune``, SIGKILL it (driver, Ray and fairseq: as a crash would) once Ray has saved
+    a result; return the rows it had."""
     from mtkit.tune import read_rows
     from mtkit.tune.runner import STATE_SAVE_S
 
-    _, args = tiny_data
-    out = tmp_path / "sweep"
-    cmd = [str(BIN / "python"), "-m", "mtkit.cli", "tune", "--out", str(out), "--scheduler", "random",
-           "--population", "2", "--budget", "90", "--interval", "30", "--num-cpus", "2", "--no-progress",
-           "--space", str(tmp_path / "space.json"), "--", *args]
-    (tmp_path / "space.json").write_text(json.dumps({"lr": {"loguniform": [1e-3, 1e-2]}}))
     proc = subprocess.Popen(cmd, env=_tune_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 600
@@ -305,9 +318,60 @@ def test_killed_experiment_resumes(tiny_data, tmp_path):
         time.sleep(2 * STATE_SAVE_S)  # Ray saves the experiment state every STATE_SAVE_S seconds
         assert proc.poll() is None, "mtkit tune finished before it could be killed"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver, Ray and fairseq: as a crash would
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    before = read_rows(out / "ray")
+    return read_rows(out / "ray")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_killed_moe_trial_resumes_from_its_expert_files(tiny_data, tmp_path):
+    """An MoE model saves NLLB's layout (checkpoint_last-shared.pt + -rank-0.pt): every interval reports
+    both files, and a killed experiment resumes from exactly them."""
+    from mtkit.moe_checkpoint import load_moe_for_inference
+    from mtkit.tune import read_rows
+
+    _, args = tiny_data
+    moe = ["--arch", "transformer_moe", "--moe-expert-count", "2", "--moe-freq", "2", "--moe-expert-ffn-dim", "64",
+           "--criterion", "moe_label_smoothed_cross_entropy", "--moe-gate-loss-wt", "0.01"]
+    out = tmp_path / "moe"
+    (tmp_path / "space.json").write_text(json.dumps({"lr": 0.005}))
+    cmd = [str(BIN / "python"), "-m", "mtkit.cli", "tune", "--out", str(out), "--scheduler", "random",
+           "--population", "1", "--budget", "60", "--interval", "10", "--num-cpus", "1", "--no-progress",
+           "--keep-checkpoints", "0", "--space", str(tmp_path / "space.json"), "--", *args, *moe]
+    before = _kill_after_first_result(cmd, out)
+    assert before and max(r["updates"] for r in before) < 60
+    last = max(before, key=lambda r: r["updates"])
+    assert [f.name for f in checkpoint_set(Path(last["checkpoint"]))] == [
+        "checkpoint_last-shared.pt", "checkpoint_last-rank-0.pt"]
+    digest = checkpoint_digest(Path(last["checkpoint"]))
+    res = subprocess.run([str(BIN / "python"), "-m", "mtkit.cli", "tune", "--resume", "--out", str(out),
+                          "--no-progress"], env=_tune_env(), capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = read_rows(out / "ray")
+    resumed = next(r for r in rows if r["restored_from_update"] == last["updates"])
+    assert resumed["restored_digest"] == digest  # both files, as reported before the kill
+    assert max(r["updates"] for r in rows) == 60
+    best = json.loads((out / "best.json").read_text())["checkpoint"]
+    assert best.endswith("checkpoint_last-shared.pt")
+    state = load_moe_for_inference(best[:-len("-shared.pt")])
+    assert state["optimizer_history"][-1]["num_updates"] == 60
+    assert any(".experts.1." in k for k in state["model"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_killed_experiment_resumes(tiny_data, tmp_path):
+    from mtkit.io import file_digest
+    from mtkit.tune import read_rows
+
+    _, args = tiny_data
+    out = tmp_path / "sweep"
+    cmd = [str(BIN / "python"), "-m", "mtkit.cli", "tune", "--out", str(out), "--scheduler", "random",
+           "--population", "2", "--budget", "90", "--interval", "30", "--num-cpus", "2", "--no-progress",
+           "--space", str(tmp_path / "space.json"), "--", *args]
+    (tmp_path / "space.json").write_text(json.dumps({"lr": {"loguniform": [1e-3, 1e-2]}}))
+    before = _kill_after_first_result(cmd, out)
     assert before and all(r["updates"] < 90 for r in before)
     digests = {r["trial"]: file_digest(Path(r["checkpoint"]) / CHECKPOINT) for r in before}
     res = subprocess.run([str(BIN / "python"), "-m", "mtkit.cli", "tune", "--resume", "--out", str(out),

@@ -141,10 +141,20 @@ def timing_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _checkpoint_file(folder: str | None) -> str | None:
+    """The file to load from a reported checkpoint folder (dense: checkpoint_last.pt, MoE: -shared.pt)."""
+    if not folder:
+        return None
+    from mtkit.tune.trial import checkpoint_set
+
+    files = checkpoint_set(Path(folder))
+    return str(files[0] if files else Path(folder) / "checkpoint_last.pt")
+
+
 def best_json(best: Mapping[str, Any], fitness: str, mode: str) -> dict[str, Any]:
     return {"trial": best["trial"], "config": best["hp"], "fitness_name": fitness, "mode": mode,
             "fitness": _num(best["fitness"]), "updates": best["updates"],
-            "checkpoint": str(Path(best["checkpoint"]) / "checkpoint_last.pt") if best.get("checkpoint") else None,
+            "checkpoint": _checkpoint_file(best.get("checkpoint")),
             "metrics": {m: _num(best.get(m)) for m in METRICS if _num(best.get(m)) is not None}}
 
 

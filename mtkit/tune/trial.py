@@ -2,8 +2,9 @@
 
 Each interval runs ``fairseq-train`` for ``interval`` more updates from the trial's checkpoint (or
 from scratch), measures the fitness and reports it to Ray Tune with a checkpoint folder that holds
-fairseq's ``checkpoint_last.pt`` and :data:`STATE` (updates done, the trial that trained it, the
-hyperparameters it was trained with). When PBT exploits, Ray restarts the recipient with the donor's
+fairseq's ``checkpoint_last.pt`` (an MoE model: ``checkpoint_last-shared.pt`` and one
+``-rank-<r>.pt`` per rank, see :func:`checkpoint_set`) and :data:`STATE` (updates done, the trial that
+trained it, the hyperparameters it was trained with). When PBT exploits, Ray restarts the recipient with the donor's
 checkpoint folder: :data:`STATE` then names another trial, so the recipient reports ``donor`` and the
 digest of the checkpoint it continued from, and passes the lr override of
 :func:`mtkit.tune.fairseq_run.lr_change_args` because its new rate differs from the donor's.
@@ -11,6 +12,7 @@ digest of the checkpoint it continued from, and passes the lr override of
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +37,7 @@ from mtkit.tune.fitness import TranslationFitness
 logger = logging.getLogger(__name__)
 
 STATE = "mtkit_trial.json"
+_PREFIX = CHECKPOINT[:-3]  # checkpoint_last: MoE files are <prefix>-shared.pt, <prefix>-rank-<r>.pt
 POINT = "point"  # config key of an explicit configuration (a dict of fairseq options), see run_configs
 
 
@@ -70,15 +73,50 @@ def fairseq_command(spec: TrialSpec, hp: Mapping[str, Any], trained_with: Mappin
             *control_args(save_dir, max_update)]
 
 
+def checkpoint_set(folder: Path) -> list[Path]:
+    """The files of the last checkpoint in ``folder``, main file first: fairseq's ``checkpoint_last.pt``
+    (dense) or, for an MoE model (NLLB's layout, :mod:`mtkit.moe_checkpoint`), ``checkpoint_last-shared.pt``
+    and one ``checkpoint_last-rank-<r>.pt`` per training rank. Empty when there is none."""
+    folder = Path(folder)
+    dense = folder / CHECKPOINT
+    if dense.exists():
+        return [dense]
+    shared = folder / f"{_PREFIX}-shared.pt"
+    if not shared.exists():
+        return []
+    ranks = sorted(folder.glob(f"{_PREFIX}-rank-*.pt"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
+    return [shared, *ranks]
+
+
+def checkpoint_digest(folder: Path) -> str:
+    """Digest of the checkpoint in ``folder`` (its one file; an MoE set: of the files' digests)."""
+    from mtkit.io import file_digest
+
+    files = checkpoint_set(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no {CHECKPOINT} (nor an MoE {_PREFIX}-shared.pt)")
+    if len(files) == 1:
+        return file_digest(files[0])
+    return hashlib.sha256("".join(f"{f.name}:{file_digest(f)}\n" for f in files).encode()).hexdigest()
+
+
+def _written_checkpoint(work: Path) -> list[Path]:
+    files = checkpoint_set(work)
+    if not files:
+        raise RuntimeError(f"fairseq-train finished an interval but wrote no {CHECKPOINT} (nor an MoE "
+                           f"{_PREFIX}-shared.pt) in {work}; see {work / 'train.log'}")
+    return files
+
+
 def _restore(work: Path) -> tuple[dict[str, Any], str | None]:
-    """Put the checkpoint Ray hands this trial (if any) at ``work/checkpoint_last.pt``; return its state."""
+    """Put the checkpoint Ray hands this trial (if any) into ``work`` (``checkpoint_last.pt``, or an MoE
+    model's ``checkpoint_last-shared.pt`` + ``-rank-<r>.pt``); return its state and digest."""
     from ray import tune
 
-    from mtkit.io import atomic_copy, file_digest
+    from mtkit.io import atomic_copy
     from mtkit.tune.storage import is_local
 
-    stale = work / CHECKPOINT
-    if stale.exists():
+    for stale in checkpoint_set(work):
         stale.unlink()
     ckpt = tune.get_checkpoint()
     if ckpt is None:
@@ -86,8 +124,12 @@ def _restore(work: Path) -> tuple[dict[str, Any], str | None]:
     # a local checkpoint is read where it is (as_directory would first copy it to /tmp)
     with contextlib.nullcontext(ckpt.path) if is_local(ckpt.filesystem) else ckpt.as_directory() as d:
         state = json.loads((Path(d) / STATE).read_text(encoding="utf-8"))
-        atomic_copy(Path(d) / CHECKPOINT, stale)
-    return state, file_digest(stale)
+        files = checkpoint_set(Path(d))
+        if not files:
+            raise FileNotFoundError(f"the checkpoint folder Ray restored ({d}) holds no {CHECKPOINT}")
+        for f in files:
+            atomic_copy(f, work / f.name)
+    return state, checkpoint_digest(work)
 
 
 def _interval_metrics(spec: TrialSpec, log: Any, work: Path) -> dict[str, Any]:
@@ -100,7 +142,7 @@ def _interval_metrics(spec: TrialSpec, log: Any, work: Path) -> dict[str, Any]:
     metrics.update(startup_s=log.startup_s, train_s=log.train_s, fairseq_s=log.total_s)
     if spec.translation is not None:
         t0 = time.monotonic()
-        scores = spec.translation.score(work / CHECKPOINT, device=spec.device)
+        scores = spec.translation.score(_written_checkpoint(work)[0], device=spec.device)
         metrics["eval_s"] = time.monotonic() - t0
         metrics["bleu"], metrics["chrf++"] = scores["bleu"], scores["chrf++"]
         metrics["directions"] = {d: {"bleu": s["bleu"], "chrf++": s["chrf++"]}
@@ -144,10 +186,13 @@ def train_fairseq(config: dict[str, Any], spec: TrialSpec) -> None:
                        restored_digest=digest or "", hp=dict(hp), interval_s=time.monotonic() - t0)
         state = {"updates": target, "trial_id": trial_id, "hparams": dict(hp), "donor": donor or ""}
         report_dir = Path(tempfile.mkdtemp(prefix="report-", dir=work))
-        os.replace(work / CHECKPOINT, report_dir / CHECKPOINT)
+        files = _written_checkpoint(work)
+        for f in files:
+            os.replace(f, report_dir / f.name)
         (report_dir / STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(report_dir)))
         # Ray has copied the folder into the experiment's storage; keep training from our copy
-        os.replace(report_dir / CHECKPOINT, work / CHECKPOINT)
+        for f in files:
+            os.replace(report_dir / f.name, f)
         shutil.rmtree(report_dir, ignore_errors=True)
         donor, digest = None, None
