@@ -417,6 +417,23 @@ def run_dirs(work: Path, names: Sequence[str]) -> dict[str, Path]:
     return out
 
 
+def tune_run_seconds(run_dirs: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
+    """For runs made by mtkit tune: each run's reported intervals, their summed wall time (fairseq
+    start-up, training, validation and saving of every interval that Ray kept, a resumed run's
+    intervals included) and the updates they reached. Runs of the local runner are left out."""
+    from mtkit.tune import read_rows
+
+    out: dict[str, dict[str, Any]] = {}
+    experiments = {d.parent.parent for d in run_dirs.values() if d.name == "fairseq"}
+    rows = [r for e in experiments for r in read_rows(e) if r.get("checkpoint")]
+    for name, d in run_dirs.items():
+        mine = [r for r in rows if Path(r["checkpoint"]).parent == d.parent]
+        if mine:
+            out[name] = {"intervals": len(mine), "updates": max(int(r["updates"]) for r in mine),
+                         "seconds": round(sum(float(r.get("interval_s") or 0) for r in mine), 1)}
+    return out
+
+
 def checkpoint_at(run_dir: Path, updates: int, planned: int) -> Path | None:
     """The run's checkpoint after ``updates`` updates: checkpoint_last when that is the planned
     budget, else fairseq's checkpoint_EPOCH_UPDATES (dense ``.pt``, MoE ``-shared.pt``)."""

@@ -192,6 +192,10 @@ def _walls(status: dict[str, Any], work: Path) -> dict[str, Any]:
     for name, job in (status.get("jobs") or {}).items():
         out[name] = {"wall_s": round(job.get("wall_s", 0), 1), "rc": job.get("rc"),
                      "stopped_at_deadline": job.get("stopped_at_deadline", False)}
+    tuned = common.tune_run_seconds(run_dirs(work))
+    if tuned:  # a resumed sweep's wall_s covers only its last start; the trials' intervals cover them all
+        out["tune_runs"] = tuned
+        out["tune_runs_seconds_total"] = round(sum(v["seconds"] for v in tuned.values()), 1)
     tr = work / "translate_status.json"
     if tr.exists():
         out["translate_s"] = {k: v["seconds"] for k, v in json.loads(tr.read_text())["runs"].items()}
