@@ -114,8 +114,21 @@ def _translate_one(name: str, ckpt: str, corpus_root: str, out_dir: str, beam: i
     return name, info, round(time.monotonic() - t0, 1)
 
 
+def _done_file(work: Path, name: str) -> Path:
+    return work / "hyp" / f"{name}.done.json"
+
+
+def _hyp_stamp(ckpt: Path, corpus: common.Corpus, beam: int) -> dict[str, Any]:
+    """What a run's translations depend on: the checkpoint file (path, size, mtime), beam, directions."""
+    st = ckpt.stat()
+    return {"checkpoint": str(ckpt), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "beam": beam,
+            "directions": sorted(corpus.directions())}
+
+
 def translate(corpus: common.Corpus, work: Path, s: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Every run's checkpoint at the evaluated budget translates every test set (``--jobs`` runs at once)."""
+    """Every run's checkpoint at the evaluated budget translates every test set (``--jobs`` runs at once).
+    A run already translated with the same checkpoint file and settings (``hyp/NAME.done.json``) is
+    kept, so a stopped phase resumes and the runs that finished first can be translated early."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
@@ -124,12 +137,25 @@ def translate(corpus: common.Corpus, work: Path, s: dict[str, Any], args: argpar
     if budget == 0:
         raise SystemExit("no run has a validated checkpoint: nothing to translate")
     info: dict[str, Any] = {"budget": budget, "excluded": excluded, "runs": {}}
-    todo = [(name, str(common.checkpoint_at(d, budget, s["updates"])), str(corpus.root), str(work / "hyp" / name),
-             args.beam, s["device"], args.threads) for name, d in dirs.items() if name not in excluded]
+    todo = []
+    for name, d in dirs.items():
+        if name in excluded:
+            continue
+        ckpt = common.checkpoint_at(d, budget, s["updates"])
+        stamp = _hyp_stamp(ckpt, corpus, args.beam)
+        done = _done_file(work, name)
+        if done.exists() and (prev := json.loads(done.read_text(encoding="utf-8")))["stamp"] == stamp:
+            info["runs"][name] = prev["run"]  # translated earlier with this very checkpoint and settings
+            common.logger.info("test sets of %s translated earlier with the same checkpoint: kept", name)
+            continue
+        todo.append((name, str(ckpt), str(corpus.root), str(work / "hyp" / name), args.beam, s["device"],
+                     args.threads))
     with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
-        for name, directions, seconds in pool.map(_translate_one, *zip(*todo)):
+        for name, directions, seconds in pool.map(_translate_one, *zip(*todo)) if todo else ():
             ckpt = next(t[1] for t in todo if t[0] == name)
             info["runs"][name] = {"checkpoint": ckpt, "directions": directions, "seconds": seconds}
+            common.write_results(_done_file(work, name), {"stamp": _hyp_stamp(Path(ckpt), corpus, args.beam),
+                                                          "run": info["runs"][name]})
             common.logger.info("translated the test sets with %s (%.0f s)", name, seconds)
     common.write_results(work / "translate_status.json", info)
     return info
