@@ -108,14 +108,19 @@ class Corpus:
     def mean_lengths(self, split: str = "valid") -> tuple[float, float]:
         """Mean source and target length in tokens of ``split`` as fairseq feeds it (with the language
         token and </s>), over all directions."""
+        import numpy as np
         from fairseq.data import data_utils
 
         src_tot = tgt_tot = n = 0
         for d in self.directions():
             src, tgt = d.split("-")
             x = tgt if src == "en_XX" else src
-            sizes = {lang: data_utils.load_indexed_dataset(str(self.databin / f"{split}.en_XX-{x}.{lang}"), None).sizes
-                     for lang in (src, tgt)}
+            sizes = {}
+            for lang in (src, tgt):
+                ds = data_utils.load_indexed_dataset(str(self.databin / f"{split}.en_XX-{x}.{lang}"), None)
+                # a copy: the sizes are a view of the index file's mmap, which the dataset closes when freed
+                sizes[lang] = np.array(ds.sizes, dtype=np.int64)
+                del ds
             src_tot += float(sizes[src].sum()) + len(sizes[src])  # + language token (encoder-langtok src)
             tgt_tot += float(sizes[tgt].sum()) + len(sizes[tgt])  # + language token (decoder-langtok)
             n += len(sizes[src])
