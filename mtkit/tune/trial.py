@@ -81,7 +81,9 @@ def checkpoint_set(folder: Path) -> list[Path]:
     dense = folder / CHECKPOINT
     if dense.exists():
         return [dense]
-    shared = folder / f"{_PREFIX}-shared.pt"
+    from mtkit.moe_checkpoint import shared_path
+
+    shared = folder / shared_path(_PREFIX)
     if not shared.exists():
         return []
     ranks = sorted(folder.glob(f"{_PREFIX}-rank-*.pt"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
