@@ -119,9 +119,16 @@ def _done_file(work: Path, name: str) -> Path:
 
 
 def _hyp_stamp(ckpt: Path, corpus: common.Corpus, beam: int) -> dict[str, Any]:
-    """What a run's translations depend on: the checkpoint file (path, size, mtime), beam, directions."""
-    st = ckpt.stat()
-    return {"checkpoint": str(ckpt), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "beam": beam,
+    """What a run's translations depend on: the checkpoint's bytes (an MoE checkpoint's shared file and
+    every expert file), beam, directions. By content, not mtime: Ray re-uploads finished trials' folders
+    when a sweep resumes, which changes the files' mtimes but not their bytes."""
+    from mtkit.io import file_digest
+
+    files = [ckpt]
+    if ckpt.name.endswith("-shared.pt"):
+        prefix = ckpt.name[: -len("-shared.pt")]
+        files += sorted(ckpt.parent.glob(f"{prefix}-rank-*.pt"))
+    return {"checkpoint": str(ckpt), "digests": {f.name: file_digest(f) for f in files}, "beam": beam,
             "directions": sorted(corpus.directions())}
 
 
