@@ -17,6 +17,7 @@ import re
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -434,8 +435,11 @@ def tune_run_seconds(run_dirs: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
     for name, d in run_dirs.items():
         mine = [r for r in rows if Path(r["checkpoint"]).parent == d.parent]
         if mine:
+            secs = sorted(float(r.get("interval_s") or 0) for r in mine)
             out[name] = {"intervals": len(mine), "updates": max(int(r["updates"]) for r in mine),
-                         "seconds": round(sum(float(r.get("interval_s") or 0) for r in mine), 1)}
+                         "seconds": round(sum(secs), 1),
+                         # robust to an interval stretched by a pause of the machine's other work
+                         "median_interval_s": round(statistics.median(secs), 1)}
     return out
 
 

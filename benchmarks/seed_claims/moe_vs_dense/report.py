@@ -81,10 +81,30 @@ def flattening(curves: dict[str, list], systems: Sequence[str], seeds: Sequence[
             flat = next(u for u, v in cc if v <= low + tol)
             last_u = cc[-1][0]
             q = [v for u, v in cc if u >= 0.75 * last_u]
+            fall = round(q[0] - q[-1], 4) if q else None
             rows.append({"seed": seed, "flat_at": flat, "lowest": round(low, 4), "last": round(cc[-1][1], 4),
-                         "fall_last_quarter": round(q[0] - q[-1], 4) if q else None})
-        out[sys_] = {"seeds": rows, "mean_flat_at": _r(common.mean(r["flat_at"] for r in rows))}
+                         "fall_last_quarter": fall,
+                         # flat only if the last quarter no longer lowered the loss by more than tol
+                         "flattened": fall is not None and fall <= tol})
+        out[sys_] = {"seeds": rows, "mean_flat_at": _r(common.mean(r["flat_at"] for r in rows)),
+                     "flattened_seeds": sum(r["flattened"] for r in rows), "budget": max(
+                         (c["updates"] for k, v in curves.items() if k.startswith(f"{sys_}_s") for c in v), default=None)}
     return out
+
+
+def _train_time_line(wall: dict[str, Any]) -> str:
+    """Training compute: the summed interval times of a mtkit tune sweep (a resumed sweep's own wall
+    time covers only its last start), else the local runner's wall time."""
+    runs = wall.get("tune_runs") or {}
+    if runs:
+        secs = [v["seconds"] for v in runs.values()]
+        med = sorted(v["median_interval_s"] * v["intervals"] for v in runs.values() if v.get("median_interval_s"))
+        typical = f"; median interval x intervals: {med[0]:,.0f}-{med[-1]:,.0f} s per run" if med else ""
+        return (f"Training: {len(runs)} runs under mtkit tune, {sum(secs):,.0f} s of trial time summed over the runs "
+                f"(per run {min(secs):,.0f}-{max(secs):,.0f} s{typical}; fairseq start-up and validation included; "
+                "runs shared the machine's 2 cores two at a time, so per-run times include that load, and an "
+                "interval during which the machine's other work paused the run counts whole).")
+    return f"Training: {wall.get('train_total_s')} s in all ({wall.get('runner')})."
 
 
 def _r(x: float | None, nd: int = 4) -> float | None:
@@ -245,11 +265,16 @@ def write_report(results: dict[str, Any], path: Path, systems: Sequence[str], se
     lines += ["", "## Valid loss over updates: where it flattens, where the low-resource directions overfit", "",
               "![valid nll curves](curves.png)", "",
               f"Flattening: first validation within {results['flattening']['tolerance_bits']} bits of the run's lowest "
-              "overall valid nll (mean over seeds), and how much the overall nll still fell over the last quarter.", "",
+              "overall valid nll (mean over seeds), and how much the overall nll still fell over the last quarter. "
+              "A run counts as flat only if that last-quarter fall is at most the same tolerance; otherwise its "
+              "loss was still falling when the budget ended.", "",
               "| system | flat at (updates) | lowest overall nll | fall in last quarter |", "|---|---|---|---|"]
     for sys_ in systems:
         f = results["flattening"][sys_]
-        lines.append(f"| {sys_} | {f['mean_flat_at']:.0f} | "
+        n = len(f["seeds"])
+        flat = (f"{f['mean_flat_at']:.0f}" if f.get("flattened_seeds") == n else
+                f"not flat in {n - f.get('flattened_seeds', 0)} of {n} seeds (still falling at {f.get('budget')})")
+        lines.append(f"| {sys_} | {flat} | "
                      f"{common.mean(r['lowest'] for r in f['seeds']):.3f} | "
                      f"{common.mean(r['fall_last_quarter'] for r in f['seeds'] if r['fall_last_quarter'] is not None):.3f} |")
     lines += ["", "Overfitting per resource class: class-mean valid nll at its lowest point and at the end "
@@ -261,7 +286,7 @@ def write_report(results: dict[str, Any], path: Path, systems: Sequence[str], se
                          f"{common.mean(r['best_nll'] for r in v['seeds']):.3f} | {v['mean_last_nll']:.3f} | "
                          f"{v['mean_rise']:+.3f} |")
     lines += ["", "![test differences](differences.png)", "",
-              "## Wall time", "", f"Training: {results['wall'].get('train_total_s')} s in all ({results['wall'].get('runner')}); "
-              f"per run and translation times in results.json (`wall`). Load average at the start of the analysis: "
+              "## Wall time", "", _train_time_line(results["wall"]) +
+              f" Per run and translation times in results.json (`wall`). Load average at the start of the analysis: "
               f"{results['environment']['load_average_1min']}.", ""]
     write_text(path, "\n".join(lines) + "\n")
