@@ -8,9 +8,11 @@ Counted: every matrix product (attention projections, attention scores and weigh
 experts, gate, CMR gate and dense FFN, output projection), 2 FLOPs per multiply-add, on the padded
 shapes of a batch as the model computes them. Not counted: layer norms, softmax, activations,
 embeddings, dropout (a few per cent at these sizes). ``experts="active"`` counts k expert FFNs per
-token (the compute a token needs); ``experts="buffer"`` counts what mtkit's MoE layer runs: every
-expert over all C slots of its buffer (C from the gate's capacity rule), which is more when tokens
-leave slots empty. ``tests/test_flops.py`` checks both against torch's FLOP counter.
+token (the compute a token needs); ``experts="buffer"`` counts every expert over all C slots of
+the gate's capacity rule, which is more when tokens leave slots empty: what NLLB's layer runs, and
+the most mtkit's layer runs (it cuts C to the largest expert load of the batch, so its work lies
+between the two and depends on the routing). ``tests/test_moe_usage.py`` checks both against
+torch's FLOP counter.
 """
 from __future__ import annotations
 

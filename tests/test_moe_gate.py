@@ -91,6 +91,52 @@ def test_second_expert_policies() -> None:
         top2_gating(logits, 10, second_expert_policy="nope")
 
 
+@pytest.mark.parametrize("top_k", [1, 2])
+def test_tight_capacity_keeps_the_same_assignments_in_fewer_slots(top_k: int) -> None:
+    """Cutting C to the largest expert load keeps exactly the rule's assignments (token, expert,
+    position, weight); only the flat slot numbers change with C. With a rule C below the load
+    (drops happen) nothing changes at all."""
+    torch.manual_seed(1)
+    logits = torch.randn(300, 8)
+    logits[:, 3] += 2.0  # one popular expert: unequal loads
+    pad = torch.zeros(300, dtype=torch.bool)
+    pad[-7:] = True
+    gating = (lambda c, **kw: top1_gating(logits, c, pad, **kw)) if top_k == 1 else \
+        (lambda c, **kw: top2_gating(logits, c, pad, second_expert_policy="all", **kw))
+    for rule_c in (300, 60):
+        full, tight = gating(rule_c), gating(rule_c, tight=True)
+        loads = torch.bincount(full.slot // rule_c, minlength=8)
+        if rule_c == 300:  # no drops: the largest load decides
+            assert tight.capacity == int(loads.max()) < rule_c
+        else:  # the popular expert overflows: C stays the rule's
+            assert full.stats["overflow_expert1"] > 0 and tight.capacity == rule_c
+        as_pos = lambda r: sorted(zip(r.token.tolist(), (r.slot // r.capacity).tolist(),  # noqa: E731
+                                      (r.slot % r.capacity).tolist(), r.weight.tolist()))
+        assert as_pos(tight) == as_pos(full)
+        assert tight.stats == full.stats and torch.equal(tight.top1_counts, full.top1_counts)
+    # an expert-parallel group agrees on the largest C of its ranks
+    assert gating(300, tight=True, sync=lambda c: c + 5).capacity == gating(300, tight=True).capacity + 5
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_tight_capacity_layer_output_and_gradients_are_exactly_the_rules(training: bool) -> None:
+    layer = MoELayer(16, 32, 8, second_expert_policy="all", train_capacity_fraction=1.0)
+    layer.train(training)
+    x = torch.randn(120, 16, requires_grad=True)
+    got = {}
+    for tight in (False, True):
+        layer.tight_capacity = tight
+        layer.zero_grad()
+        x.grad = None
+        y = layer(x)
+        (y * torch.arange(16.0)).sum().backward()
+        got[tight] = [y.detach(), x.grad.clone(), layer.gate.wg.weight.grad.clone(),
+                      *(p.grad.clone() for p in layer.experts.parameters()), layer.l_aux.detach()]
+    assert torch.equal(got[False][0], got[True][0])  # the output, row by row the same products
+    for a, b in zip(got[False][1:], got[True][1:]):  # gradients summed over slots: no empty rows added
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
 def test_top1_weight_is_raw_probability() -> None:
     r = top1_gating(LOGITS, capacity=2)
     assert assignments(r) == [(0, 0, round(P[0][0], 6)), (1, 1, round(P[1][0], 6)), (2, 2, round(P[2][1], 6))]

@@ -140,7 +140,15 @@ def test_forward_flops_match_torchs_counter(databin, moe) -> None:  # noqa: ANN0
         for training in (False, True):
             model.train(training)
             want = forward_flops(shape, B, Ls, Lt, experts="buffer", training=training)["total"]
+            layers = [m for m in model.modules() if hasattr(m, "tight_capacity")]
+            assert bool(layers) == moe
+            for m in layers:  # every expert over all C slots of the capacity rule
+                m.tight_capacity = False
             assert _measured_flops(model, b) == want
+            for m in layers:  # the default: C cut to the largest expert load
+                m.tight_capacity = True
+            if moe:  # at evaluation the rule's C is every token (fraction 1.0): most slots were empty
+                assert _measured_flops(model, b) < want if not training else _measured_flops(model, b) <= want
         if not moe:
             assert forward_flops(shape, B, Ls, Lt, experts="active") == forward_flops(shape, B, Ls, Lt, experts="buffer")
 

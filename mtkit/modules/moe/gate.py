@@ -14,11 +14,17 @@ with them and scatters expert outputs back. Maths, following NLLB's top2gate.py:
 - weights g1, g2 are renormalised to sum to 1 over the *kept* experts (default), or before
   dropping (``normalize_before_dropping``);
 - ``top1_counts`` (tokens per expert by first choice, before dropping, pads excluded) is the
-  ``f`` statistic of the balance loss; ``probs`` gives its ``P``.
+  ``f`` statistic of the balance loss; ``probs`` gives its ``P``;
+- ``tight=True`` (what the MoE layer uses) shrinks C to the largest number of assignments any
+  expert received when that is below the rule's C: the slots past it would stay empty, so exactly
+  the same assignments are kept (same tokens, positions and weights), but the buffer, the experts'
+  work and the all-to-all shrink (with ``capacity_fraction`` 1.0, C = S would run every expert on
+  S slots). ``sync`` makes the ranks of an expert-parallel group agree on the largest C.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -62,9 +68,16 @@ def _slots(mask: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tens
     return (loc * mask).sum(dim=1)
 
 
+def _tight(capacity: int, loads: torch.Tensor, sync: Callable[[int], int] | None) -> int:
+    """The rule's ``capacity`` cut to the largest expert load (at least 1), agreed over ranks by ``sync``."""
+    c = min(capacity, max(1, int(loads.max())))
+    return sync(c) if sync is not None else c
+
+
 def top2_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | None = None,
                 second_expert_policy: str = "sampling", normalize_before_dropping: bool = False,
-                generator: torch.Generator | None = None) -> Routing:
+                generator: torch.Generator | None = None, tight: bool = False,
+                sync: Callable[[int], int] | None = None) -> Routing:
     """Route each token to its two best experts (see module docstring). ``pad_mask`` (S,) is
     True on padding tokens."""
     if second_expert_policy not in SECOND_EXPERT_POLICIES:
@@ -92,6 +105,8 @@ def top2_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | No
         mask2 = mask2 * (2 * g2 > u)[:, None]
 
     top1_counts = mask1.sum(dim=0)
+    if tight:
+        capacity = _tight(capacity, top1_counts + mask2.sum(dim=0), sync)
     pos1 = _slots(mask1)
     pos2 = _slots(mask2, offset=top1_counts[None, :])
     kept1 = mask1.any(dim=1) & (pos1 < capacity)
@@ -116,7 +131,8 @@ def top2_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | No
                    capacity, stats)
 
 
-def top1_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | None = None) -> Routing:
+def top1_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | None = None, tight: bool = False,
+                sync: Callable[[int], int] | None = None) -> Routing:
     """Route each token to its best expert with weight = its gate probability (NLLB top1gate)."""
     S, E = logits.shape
     probs = F.softmax(logits, dim=1)
@@ -124,6 +140,8 @@ def top1_gating(logits: torch.Tensor, capacity: int, pad_mask: torch.Tensor | No
     idx1 = probs.argmax(dim=1)
     mask1 = F.one_hot(idx1, E) * keep[:, None]
     top1_counts = mask1.sum(dim=0)
+    if tight:
+        capacity = _tight(capacity, top1_counts, sync)
     pos1 = _slots(mask1)
     kept1 = mask1.any(dim=1) & (pos1 < capacity)
     g1 = probs.gather(1, idx1[:, None]).squeeze(1)
@@ -150,7 +168,10 @@ class Gate(nn.Module):
         self.eval_capacity_fraction = eval_capacity_fraction
         self.train_capacity_fraction = train_capacity_fraction
 
-    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> Routing:
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None, tight: bool = True,
+                sync: Callable[[int], int] | None = None) -> Routing:
+        """Routing of the S tokens of ``x`` (S, M), with the capacity cut to the largest load
+        (``tight``, see the module docstring; ``sync`` agrees on it over an expert-parallel group)."""
         if self.use_fp32:
             logits = F.linear(x.float(), self.wg.weight.float())
         else:
@@ -158,8 +179,8 @@ class Gate(nn.Module):
         cap = capacity(x.shape[0], self.num_experts, self.top_k, self.training,
                        self.eval_capacity_fraction, self.train_capacity_fraction)
         if self.top_k == 1 or self.num_experts == 1:  # no second expert to choose
-            return top1_gating(logits, cap, pad_mask)
+            return top1_gating(logits, cap, pad_mask, tight=tight, sync=sync)
         policy = self.second_expert_policy
         if not self.training and policy == "sampling":
             policy = "all"  # no noise at inference
-        return top2_gating(logits, cap, pad_mask, policy, self.normalize_before_dropping)
+        return top2_gating(logits, cap, pad_mask, policy, self.normalize_before_dropping, tight=tight, sync=sync)

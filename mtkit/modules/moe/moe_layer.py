@@ -3,8 +3,11 @@
 ``MoELayer.forward(x, pad_mask)`` takes S tokens (S, M) and returns (S, M). Steps:
 
 1. (expert parallel) pad S to the largest S of the all-to-all group so every rank uses the same
-   capacity; padded rows are marked as padding and never routed;
-2. the gate (fp32) assigns tokens to (expert, slot) pairs of an (E*C, M) buffer;
+   capacity rule; padded rows are marked as padding and never routed;
+2. the gate (fp32) assigns tokens to (expert, slot) pairs of an (E*C, M) buffer; C is the capacity
+   rule's, cut to the largest expert load (the group's largest, expert parallel) when that is
+   smaller: the same assignments are kept, without running experts on empty slots
+   (``tight_capacity``; False runs every expert on all C slots of the rule, as NLLB does);
 3. the buffer is filled by indexing (no dense S x E x C one-hot matmuls);
 4. (expert parallel) an all-to-all sends each expert's slots to the rank that holds it; every
    local expert runs on its slots from all ranks; a second all-to-all brings them back;
@@ -74,6 +77,7 @@ class MoELayer(nn.Module):
         self.num_experts, self.eom = num_experts, eom
         self.balance, self.micro_weight = balance, micro_weight
         self.counts = GlobalCounts(num_experts)
+        self.tight_capacity = True
         self.l_aux: torch.Tensor | None = None
         self.metadata: dict = {}
 
@@ -94,7 +98,8 @@ class MoELayer(nn.Module):
                 x = torch.cat([x, x.new_zeros(S_max - S, M)])
                 pad_mask = torch.cat([pad_mask, pad_mask.new_ones(S_max - S)])
 
-        routing = self.gate(x, pad_mask)
+        sync = (lambda c: parallel.all_reduce_max(c, self.a2a_group)) if self.ep_size > 1 else None
+        routing = self.gate(x, pad_mask, tight=self.tight_capacity, sync=sync)
         self._record(routing, pad_mask, S)
         E, C = self.num_experts, routing.capacity
 
