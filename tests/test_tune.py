@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -357,6 +358,11 @@ def test_killed_moe_trial_resumes_from_its_expert_files(tiny_data, tmp_path):
     state = load_moe_for_inference(best[:-len("-shared.pt")])
     assert state["optimizer_history"][-1]["num_updates"] == 60
     assert any(".experts.1." in k for k in state["model"])
+    # the resumed trial started in an empty folder: its log came back from the checkpoint, so the
+    # trial's train.log holds the validations of every interval, before and after the kill
+    log = (Path(last["checkpoint"]).parent / "fairseq" / "train.log").read_text(encoding="utf-8")
+    validated = {int(u) for u in re.findall(r'"valid_num_updates": "?(\d+)', log)}
+    assert validated == set(range(10, 61, 10)), sorted(validated)
 
 
 @pytest.mark.slow

@@ -37,6 +37,9 @@ from mtkit.tune.fitness import TranslationFitness
 logger = logging.getLogger(__name__)
 
 STATE = "mtkit_trial.json"
+#: fairseq's output of every interval of a trial; reported with each checkpoint, so that a trial resumed
+#: in a new Ray session (whose trial folder starts empty) keeps the log of its earlier intervals
+LOG = "train.log"
 _PREFIX = CHECKPOINT[:-3]  # checkpoint_last: MoE files are <prefix>-shared.pt, <prefix>-rank-<r>.pt
 POINT = "point"  # config key of an explicit configuration (a dict of fairseq options), see run_configs
 
@@ -106,7 +109,7 @@ def _written_checkpoint(work: Path) -> list[Path]:
     files = checkpoint_set(work)
     if not files:
         raise RuntimeError(f"fairseq-train finished an interval but wrote no {CHECKPOINT} (nor an MoE "
-                           f"{_PREFIX}-shared.pt) in {work}; see {work / 'train.log'}")
+                           f"{_PREFIX}-shared.pt) in {work}; see {work / LOG}")
     return files
 
 
@@ -131,6 +134,8 @@ def _restore(work: Path) -> tuple[dict[str, Any], str | None]:
             raise FileNotFoundError(f"the checkpoint folder Ray restored ({d}) holds no {CHECKPOINT}")
         for f in files:
             atomic_copy(f, work / f.name)
+        if (Path(d) / LOG).exists() and not (work / LOG).exists():  # resumed: the earlier intervals' log
+            atomic_copy(Path(d) / LOG, work / LOG)
     return state, checkpoint_digest(work)
 
 
@@ -150,7 +155,7 @@ def _interval_metrics(spec: TrialSpec, log: Any, work: Path) -> dict[str, Any]:
         metrics["directions"] = {d: {"bleu": s["bleu"], "chrf++": s["chrf++"]}
                                  for d, s in scores["directions"].items()}
     if spec.fitness not in metrics or metrics[spec.fitness] is None:
-        raise RuntimeError(f"fitness {spec.fitness} was not measured (fairseq log: {work / 'train.log'})")
+        raise RuntimeError(f"fitness {spec.fitness} was not measured (fairseq log: {work / LOG})")
     metrics["fitness"] = metrics[spec.fitness]
     return metrics
 
@@ -182,7 +187,7 @@ def train_fairseq(config: dict[str, Any], spec: TrialSpec) -> None:
         target = min(start + spec.interval, spec.budget)
         t0 = time.monotonic()
         cmd = fairseq_command(spec, hp, state["hparams"], work, target)
-        log = run_fairseq(cmd, env, work / "train.log", cwd=spec.cwd, niceness=spec.niceness)
+        log = run_fairseq(cmd, env, work / LOG, cwd=spec.cwd, niceness=spec.niceness)
         metrics = _interval_metrics(spec, log, work)
         metrics.update(updates=target, restored_from_update=start, donor=donor or "",
                        restored_digest=digest or "", hp=dict(hp), interval_s=time.monotonic() - t0)
@@ -192,6 +197,7 @@ def train_fairseq(config: dict[str, Any], spec: TrialSpec) -> None:
         for f in files:
             os.replace(f, report_dir / f.name)
         (report_dir / STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        shutil.copyfile(work / LOG, report_dir / LOG)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(report_dir)))
         # Ray has copied the folder into the experiment's storage; keep training from our copy
         for f in files:
