@@ -498,18 +498,40 @@ def translate_test(checkpoint: Path, corpus: Corpus, directions: Iterable[str], 
     return info
 
 
+def compare_inputs(systems: Mapping[str, Path], corpus: Corpus, out: Path, metrics: str = "bleu,chrf++",
+                   bootstrap: int = 1000) -> tuple[list[str], dict[str, Any]]:
+    """The ``mtkit compare`` command of :func:`compare` and what its result depends on: the command
+    (without the interpreter) and the digest of every input file."""
+    from mtkit.io import file_digest
+
+    cmd = [sys.executable, "-m", "mtkit.cli", "compare", *[f"{n}={p}" for n, p in systems.items()], "--ref-dir", str(corpus.raw),
+           "--split", "test", "--resource-classes", str(corpus.classes_file), "--metrics", metrics,
+           "--bootstrap", str(bootstrap), "--out", str(out)]
+    files = sorted({*(f for d in systems.values() for f in Path(d).iterdir() if f.is_file()),
+                    *(f for f in corpus.raw.glob("test.*") if f.is_file()), corpus.classes_file})
+    return cmd, {"command": cmd[3:], "inputs": {str(f): file_digest(f) for f in files}}
+
+
 def compare(systems: Mapping[str, Path], corpus: Corpus, out: Path, metrics: str = "bleu,chrf++",
             bootstrap: int = 1000) -> dict[str, Any]:
     """``mtkit compare`` (sacrebleu's paired bootstrap per direction, stratified averages over
     resource classes, directions under 100 test lines marked and left out of averages); the first
-    system is the baseline. Returns compare.json."""
-    cmd = [sys.executable, "-m", "mtkit.cli", "compare", *[f"{n}={p}" for n, p in systems.items()], "--ref-dir", str(corpus.raw),
-           "--split", "test", "--resource-classes", str(corpus.classes_file), "--metrics", metrics,
-           "--bootstrap", str(bootstrap), "--out", str(out)]
+    system is the baseline. Returns compare.json. An earlier comparison in ``out`` is kept when the
+    command and every input file's bytes (hypotheses, references, classes) are the same
+    (``out/inputs.json``), so re-running an analysis does not redo the bootstrap."""
+    from mtkit.io import write_json
+
+    cmd, stamp = compare_inputs(systems, corpus, out, metrics, bootstrap)
+    stamp_file, result = out / "inputs.json", out / "compare.json"
+    if result.exists() and stamp_file.exists() and json.loads(stamp_file.read_text(encoding="utf-8")) == stamp:
+        logger.info("%s: same inputs as the comparison there: kept", out)
+        return json.loads(result.read_text(encoding="utf-8"))
+    stamp_file.unlink(missing_ok=True)
     res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     if res.returncode != 0:
         raise SystemExit(f"mtkit compare failed:\n{res.stderr[-3000:]}")
-    return json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    write_json(stamp_file, stamp)
+    return json.loads(result.read_text(encoding="utf-8"))
 
 
 # ---- results ------------------------------------------------------------------------------------------
