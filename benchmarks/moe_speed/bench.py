@@ -76,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         return MoELayer(M, F, E, top_k=2, second_expert_policy="all", balance=balance).to(dev).train()
 
     micro, glob = ours("micro"), ours("global")
+    # dropless (capacity = every token, as at inference with --moe-eval-capacity-token-fraction 1.0, and in
+    # training with --moe-train-capacity-token-fraction 1.0): mtkit's buffer of the busiest expert's load
+    # vs every expert over all S slots (NLLB's layer; tight_capacity=False)
+    torch.manual_seed(0)
+    dropless = MoELayer(M, F, E, top_k=2, second_expert_policy="all", train_capacity_fraction=1.0).to(dev).train()
+    torch.manual_seed(0)
+    dropless_full = MoELayer(M, F, E, top_k=2, second_expert_policy="all", train_capacity_fraction=1.0).to(dev).train()
+    dropless_full.tight_capacity = False
     dense = nn.Sequential(nn.Linear(M, 2 * F), nn.ReLU(), nn.Linear(2 * F, M)).to(dev)  # top-2 active FLOPs
 
     import transformers as tf
@@ -92,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "dense_ffn_2F": fwd_bwd(dense, x, lambda m, xi: m(xi)),
         "step_micro_balance": fwd_bwd(micro, x, lambda m, xi: m(xi), aux=lambda m: m.l_aux),
         "step_global_balance": fwd_bwd(glob, x, lambda m, xi: m(xi), aux=lambda m: m.l_aux),
+        "mtkit_moe_dropless": fwd_bwd(dropless, x, lambda m, xi: m(xi)),
+        "mtkit_moe_dropless_all_slots": fwd_bwd(dropless_full, x, lambda m, xi: m(xi)),
     }
     samples = timed(fns, args.repeats, args.warmup)
     ms = {k: statistics.median(v) for k, v in samples.items()}
@@ -108,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             "mtkit_over_dense (target <= 1.3)": per_repeat_ratios(samples["mtkit_moe"], samples["dense_ffn_2F"]),
             "global_over_micro_step (target <= 1.03)": per_repeat_ratios(samples["step_global_balance"],
                                                                           samples["step_micro_balance"]),
+            "dropless_all_slots_over_busiest_load": per_repeat_ratios(samples["mtkit_moe_dropless_all_slots"],
+                                                                      samples["mtkit_moe_dropless"]),
         },
     }
     json.dump(result, sys.stdout, indent=2)
