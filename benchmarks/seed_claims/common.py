@@ -501,7 +501,10 @@ def translate_test(checkpoint: Path, corpus: Corpus, directions: Iterable[str], 
 def compare_inputs(systems: Mapping[str, Path], corpus: Corpus, out: Path, metrics: str = "bleu,chrf++",
                    bootstrap: int = 1000) -> tuple[list[str], dict[str, Any]]:
     """The ``mtkit compare`` command of :func:`compare` and what its result depends on: the command
-    (without the interpreter) and the digest of every input file."""
+    (without the interpreter), the digest of every input file, sacrebleu's version and the digest of
+    mtkit's evaluation code (a changed comparison is not kept)."""
+    import sacrebleu
+
     from mtkit.io import file_digest
 
     cmd = [sys.executable, "-m", "mtkit.cli", "compare", *[f"{n}={p}" for n, p in systems.items()], "--ref-dir", str(corpus.raw),
@@ -509,7 +512,9 @@ def compare_inputs(systems: Mapping[str, Path], corpus: Corpus, out: Path, metri
            "--bootstrap", str(bootstrap), "--out", str(out)]
     files = sorted({*(f for d in systems.values() for f in Path(d).iterdir() if f.is_file()),
                     *(f for f in corpus.raw.glob("test.*") if f.is_file()), corpus.classes_file})
-    return cmd, {"command": cmd[3:], "inputs": {str(f): file_digest(f) for f in files}}
+    code = sorted([*(REPO / "mtkit" / "evaluation").glob("*.py"), REPO / "mtkit" / "cli" / "compare.py"])
+    return cmd, {"command": cmd[3:], "inputs": {str(f): file_digest(f) for f in files},
+                 "sacrebleu": sacrebleu.__version__, "code": {f.name: file_digest(f) for f in code}}
 
 
 def compare(systems: Mapping[str, Path], corpus: Corpus, out: Path, metrics: str = "bleu,chrf++",
