@@ -19,8 +19,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from mtkit.io import write_json
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -75,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "same_output": len(digests) == 1,
         "environment": common.machine(),
     }
-    out = Path(args.out)
-    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    os.replace(f.name, out)
+    write_json(args.out, result)
     print(json.dumps({"ratio": result["ratio_before_over_today"], "same_output": result["same_output"]}))
     return 0 if result["same_output"] else 1
 

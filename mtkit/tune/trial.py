@@ -76,20 +76,21 @@ def fairseq_command(spec: TrialSpec, hp: Mapping[str, Any], trained_with: Mappin
             *control_args(save_dir, max_update)]
 
 
-def checkpoint_set(folder: Path) -> list[Path]:
+def checkpoint_set(folder: Path, name: str = _PREFIX) -> list[Path]:
     """The files of the last checkpoint in ``folder``, main file first: fairseq's ``checkpoint_last.pt``
     (dense) or, for an MoE model (NLLB's layout, :mod:`mtkit.moe_checkpoint`), ``checkpoint_last-shared.pt``
-    and one ``checkpoint_last-rank-<r>.pt`` per training rank. Empty when there is none."""
+    and one ``checkpoint_last-rank-<r>.pt`` per training rank; ``name`` picks another checkpoint of the
+    folder (e.g. ``checkpoint_3_2400``). Empty when there is none."""
     folder = Path(folder)
-    dense = folder / CHECKPOINT
+    dense = folder / f"{name}.pt"
     if dense.exists():
         return [dense]
     from mtkit.moe_checkpoint import shared_path
 
-    shared = folder / shared_path(_PREFIX)
+    shared = folder / shared_path(name)
     if not shared.exists():
         return []
-    ranks = sorted(folder.glob(f"{_PREFIX}-rank-*.pt"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
+    ranks = sorted(folder.glob(f"{name}-rank-*.pt"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))
     return [shared, *ranks]
 
 

@@ -123,11 +123,10 @@ def _hyp_stamp(ckpt: Path, corpus: common.Corpus, beam: int) -> dict[str, Any]:
     every expert file), beam, directions. By content, not mtime: Ray re-uploads finished trials' folders
     when a sweep resumes, which changes the files' mtimes but not their bytes."""
     from mtkit.io import file_digest
+    from mtkit.tune.trial import checkpoint_set
 
-    files = [ckpt]
-    if ckpt.name.endswith("-shared.pt"):
-        prefix = ckpt.name[: -len("-shared.pt")]
-        files += sorted(ckpt.parent.glob(f"{prefix}-rank-*.pt"))
+    name = ckpt.name[: -len("-shared.pt")] if ckpt.name.endswith("-shared.pt") else ckpt.stem
+    files = checkpoint_set(ckpt.parent, name) or [ckpt]
     return {"checkpoint": str(ckpt), "digests": {f.name: file_digest(f) for f in files}, "beam": beam,
             "directions": sorted(corpus.directions())}
 
