@@ -155,8 +155,8 @@ def speed(corpus: common.Corpus, work: Path, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", choices=sorted(SETTINGS), default="cpu",
-                    help="cpu: 8 two-rank runs, one at a time on a 2-core machine: several hours (an update of the "
-                         "2-rank expert-parallel MoE over gloo takes seconds); resumable with the same command. "
+                    help="cpu: 8 two-rank runs, one at a time on a 2-core machine: about 2 hours with --runner local "
+                         "(train_wall_s in results_cpu/results.json); resumable with the same command. "
                          "big: more updates (a machine with more cores)")
     ap.add_argument("--runner", choices=("tune", "local"), default="tune")
     ap.add_argument("--phases", default="train,usage,speed,analyse")
