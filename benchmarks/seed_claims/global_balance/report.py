@@ -123,7 +123,8 @@ def plots(results: dict[str, Any], usage: dict[str, Any], out: Path) -> None:
     shown = [n for n in ("micro_s1", "global_s1") if n in usage["runs"]]
     if shown:
         layers = sorted(usage["runs"][shown[0]]["counts"])
-        fig, axes = plt.subplots(len(shown), len(layers), figsize=(3.3 * len(layers), 2.9 * len(shown)), squeeze=False)
+        fig, axes = plt.subplots(len(shown), len(layers), figsize=(3.3 * len(layers), 3.3 * len(shown)), squeeze=False)
+        fig.subplots_adjust(hspace=0.5, wspace=0.35)  # room for each row's expert axis above the next row's titles
         for i, name in enumerate(shown):
             for j, la in enumerate(layers):
                 c = usage["runs"][name]["counts"][la]
