@@ -49,6 +49,7 @@ def analyse(corpus: common.Corpus, work: Path, s: dict[str, int], scale: str, ru
             "valid_nll_per_direction": at.get("directions"), "moe_lang_specialisation": at.get("moe_lang_specialisation"),
             "layers": _layer_stats(usage["runs"][name]["summary"]) if name in usage["runs"] else None,
             "step": common.step_seconds(dirs[name] / "train.log", skip_first=2),
+            "train_tokens_per_update": _tokens_per_update(dirs[name] / "train.log"),
             "wall_s": job.get("wall_s"), "load_average_at_start": job.get("load_average_at_start"),
             "curve": [{k: c.get(k) for k in ("updates", "nll", "moe_lang_specialisation")} for c in curve],
         }
@@ -104,6 +105,13 @@ def analyse(corpus: common.Corpus, work: Path, s: dict[str, int], scale: str, ru
     plots(results, usage, out)
     write_report(results, out / "report.md")
     return results
+
+
+def _tokens_per_update(log: Path) -> float | None:
+    """Mean target tokens per update over fairseq's train_inner records (``wpb``): one-direction and
+    mixed micro-batches are compared at equal updates, and this says whether also at equal tokens."""
+    wpb = [r["wpb"] for t, r in common.log_records(log) if t == "train_inner" and "wpb" in r]
+    return round(common.mean(wpb), 1) if wpb else None
 
 
 def _ms(xs: Sequence[float | None]) -> dict[str, float | None]:
