@@ -51,6 +51,19 @@ def test_averages_leave_out_small_test_sets_and_keep_them_in_the_table():
         report.direction_rows(scores, train, min_lines=100)
 
 
+def test_mini_stages_names_are_checked_and_stages_need_the_data_first(tmp_path):
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", MINI_WORK=str(tmp_path / "mini"), MINI_THREADS="1")
+    env.pop("MINI_PUBLISH", None)
+    bad = subprocess.run(["bash", str(REPO / "recipes/mini/run.sh")], env=dict(env, MINI_STAGES="data,pretrian"),
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown stage 'pretrian'" in bad.stderr
+    early = subprocess.run(["bash", str(REPO / "recipes/mini/run.sh")], env=dict(env, MINI_STAGES="bilingual"),
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert early.returncode == 2 and "stage bilingual needs the data stage first" in early.stderr
+    assert "=== [data] not in MINI_STAGES=bilingual, skipped" in early.stderr
+    assert not any((tmp_path / "mini/.done").iterdir())  # nothing marked done
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # every stage of the main job: ~14 min on a busy 2-core machine
 def test_mini_run_tiny_scale(tmp_path):

@@ -37,6 +37,11 @@
 #   MINI_TEST_SIZE [200*scale, at least 20] MINI_BEAM [4] MINI_THREADS [nproc] MINI_SEED [1]
 #   MINI_TRANSLATE_TO [fr_XX,si_LK,gl_ES]: targets of the translate stage
 #   MINI_PUBLISH [0]            1: copy the report into benchmarks/ML50/mini/ (the committed results)
+#   MINI_STAGES [all]           comma list: run only these stages (the others are left as they are), e.g.
+#                               the bilingual baselines in a second shell once the data stage is done:
+#                                 MINI_STAGES=bilingual MINI_THREADS=1 bash recipes/mini/run.sh
+#                               beside MINI_STAGES=data,pretrain,extend,continue,finetune MINI_THREADS=1 …,
+#                               then a plain run does the rest (stages already done are skipped)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -71,6 +76,11 @@ BEAM=${MINI_BEAM:-4}
 SEED=${MINI_SEED:-1}
 TRANSLATE_TO=${MINI_TRANSLATE_TO:-fr_XX,si_LK,gl_ES}
 PUBLISH=${MINI_PUBLISH:-0}
+STAGES=${MINI_STAGES:-}
+for s_ in ${STAGES//,/ }; do
+  [[ " data pretrain extend continue finetune bilingual evaluate translate report " == *" $s_ "* ]] \
+    || die "MINI_STAGES=$STAGES: unknown stage '$s_' (stages: data pretrain extend continue finetune bilingual evaluate translate report)"
+done
 export OMP_NUM_THREADS=${MINI_THREADS:-$(nproc)}
 ALL_LANGS="$OLD_LANGS,$NEW_LANGS"
 
@@ -99,6 +109,8 @@ say "ML50-mini in $WORK (scale $SCALE, $OMP_NUM_THREADS threads): updates pretra
 stage() {  # stage NAME "one-line description" FUNCTION
   local name=$1 desc=$2 fn=$3 t0
   if [[ -f "$WORK/.done/$name" ]]; then say "=== [$name] done earlier ($WORK/.done/$name), skipped"; return; fi
+  if [[ -n "$STAGES" && ",$STAGES," != *",$name,"* ]]; then say "=== [$name] not in MINI_STAGES=$STAGES, skipped"; return; fi
+  if [[ "$name" != data && ! -f "$WORK/.done/data" ]]; then die "stage $name needs the data stage first (MINI_STAGES=data, or a plain run)"; fi
   say ""; say "=== [$name] $desc"
   t0=$(date +%s)
   "$fn"
