@@ -9,7 +9,7 @@
 #   3 extend     mtkit extend-langs: add sw_KE and gl_ES (gl_ES initialised from es_XX)
 #   4 continue   continued denoising pretraining on all 8 languages
 #   5 finetune   many-to-many finetuning (en<->x, 14 directions)
-#   6 bilingual  bilingual models from scratch for the low-resource directions (si_LK, sw_KE), each
+#   6 bilingual  bilingual models from scratch for a low- and a mid-resource language (si_LK, ro_RO), each
 #                trained until its valid loss stops improving, and at most as many updates as the
 #                multilingual finetuning
 #   7 evaluate   fairseq-generate + mtkit evaluate for every system, each at its best valid loss, and
@@ -32,7 +32,7 @@
 #                               lower valid loss (at most MINI_FINETUNE_UPDATES updates)
 #   MINI_VALID_UPDATES [100]    updates between validations (and checkpoints) of every stage
 #   MINI_OLD_LANGS [de_DE,en_XX,es_XX,fr_XX,ro_RO,si_LK]  MINI_NEW_LANGS [sw_KE,gl_ES]
-#   MINI_INIT_FROM [gl_ES=es_XX]  MINI_BILINGUAL [si_LK,sw_KE]
+#   MINI_INIT_FROM [gl_ES=es_XX]  MINI_BILINGUAL [si_LK,ro_RO]
 #   MINI_SPM_VOCAB [2000] MINI_MAX_PIECES [40] MINI_MAX_TRAIN [60000*scale lines per direction]
 #   MINI_TEST_SIZE [200*scale, at least 20] MINI_BEAM [4] MINI_THREADS [nproc] MINI_SEED [1]
 #   MINI_TRANSLATE_TO [fr_XX,si_LK,gl_ES]: targets of the translate stage
@@ -67,7 +67,7 @@ PATIENCE=${MINI_BILINGUAL_PATIENCE:-3}
 OLD_LANGS=${MINI_OLD_LANGS:-de_DE,en_XX,es_XX,fr_XX,ro_RO,si_LK}
 NEW_LANGS=${MINI_NEW_LANGS:-sw_KE,gl_ES}
 INIT_FROM=${MINI_INIT_FROM-gl_ES=es_XX}
-BILINGUAL=${MINI_BILINGUAL:-si_LK,sw_KE}
+BILINGUAL=${MINI_BILINGUAL:-si_LK,ro_RO}
 SPM_VOCAB=${MINI_SPM_VOCAB:-2000}
 MAX_PIECES=${MINI_MAX_PIECES:-40}
 MAX_TRAIN=${MINI_MAX_TRAIN:-$(scaled 60000 200)}
