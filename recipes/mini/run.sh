@@ -37,6 +37,7 @@
 #   MINI_TEST_SIZE [200*scale, at least 20] MINI_BEAM [4] MINI_THREADS [nproc] MINI_SEED [1]
 #   MINI_TRANSLATE_TO [fr_XX,si_LK,gl_ES]: targets of the translate stage
 #   MINI_PUBLISH [0]            1: copy the report into benchmarks/ML50/mini/ (the committed results)
+#   MINI_PUBLISH_DIR [benchmarks/ML50/mini]  where MINI_PUBLISH=1 copies it (e.g. a folder per extra seed)
 #   MINI_STAGES [all]           comma list: run only these stages (the others are left as they are), e.g.
 #                               the bilingual baselines in a second shell once the data stage is done:
 #                                 MINI_STAGES=bilingual MINI_THREADS=1 bash recipes/mini/run.sh
@@ -76,6 +77,8 @@ BEAM=${MINI_BEAM:-4}
 SEED=${MINI_SEED:-1}
 TRANSLATE_TO=${MINI_TRANSLATE_TO:-fr_XX,si_LK,gl_ES}
 PUBLISH=${MINI_PUBLISH:-0}
+PUBLISH_DIR=${MINI_PUBLISH_DIR:-$repo/benchmarks/ML50/mini}
+[[ "$PUBLISH" == 1 ]] && PUBLISH_DIR=$(mkdir -p "$PUBLISH_DIR" && cd "$PUBLISH_DIR" && pwd)
 STAGES=${MINI_STAGES:-}
 for s_ in ${STAGES//,/ }; do
   [[ " data pretrain extend continue finetune bilingual evaluate translate report " == *" $s_ "* ]] \
@@ -228,12 +231,12 @@ do_report() {
   args+=(--setting "stages_run=$(IFS=,; echo "${RAN[*]}"),report")
   # the wall time of one invocation that ran every stage; a resumed run reports only its stage times
   (( ${#RAN[@]} == $(find "$WORK/.done" -type f | wc -l) )) && args+=(--wall-seconds "$(( $(date +%s) - T_START ))")
-  [[ "$PUBLISH" == 1 ]] && args+=(--publish "$repo/benchmarks/ML50/mini")
+  [[ "$PUBLISH" == 1 ]] && args+=(--publish "$PUBLISH_DIR")
   run python "$repo/benchmarks/ML50/mini/report.py" --work "$WORK" --out "$WORK/report" "${args[@]}" \
       --command "MINI_SCALE=$SCALE bash recipes/mini/run.sh"
   if [[ "$PUBLISH" == 1 ]]; then
-    mkdir -p "$repo/benchmarks/ML50/mini/compare"
-    cp "$EV/compare"/{compare.html,compare.json,report.md} "$repo/benchmarks/ML50/mini/compare/"
+    mkdir -p "$PUBLISH_DIR/compare"
+    cp "$EV/compare"/{compare.html,compare.json,report.md} "$PUBLISH_DIR/compare/"
   fi
 }
 
@@ -248,5 +251,5 @@ stage translate "mtkit translate a few sentences" do_translate
 stage report "results.json, report.md, learning curves -> $WORK/report" do_report
 say ""
 say "=== ML50-mini finished in $(( $(date +%s) - T_START ))s (this invocation). Report: $WORK/report/report.md"
-[[ "$PUBLISH" == 1 ]] && say "published: $repo/benchmarks/ML50/mini/"
+[[ "$PUBLISH" == 1 ]] && say "published: $PUBLISH_DIR/"
 exit 0
