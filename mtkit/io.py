@@ -324,6 +324,23 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+#: the SIMD instruction sets that decide CPU kernel speed (CTranslate2 and oneDNN pick kernels by them)
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+              "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_simd() -> list[str]:
+    """Which of :data:`SIMD_FLAGS` the CPU has (Linux ``/proc/cpuinfo`` flags; ``[]`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in SIMD_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def git_commit(repo: str | Path) -> str | None:
     """The commit checked out in ``repo`` (for results files), or None outside a git checkout."""
     import subprocess

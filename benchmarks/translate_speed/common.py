@@ -64,11 +64,11 @@ def paired(numerators: list[float], denominators: list[float]) -> dict[str, floa
 
 
 def machine() -> dict[str, object]:
-    """CPU model, core count and the 1-minute load average now (the machine is shared)."""
-    from mtkit.io import cpu_name
+    """CPU model, its SIMD instruction sets, core count and the 1-minute load average now (the machine is shared)."""
+    from mtkit.io import cpu_name, cpu_simd
 
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+    return {"cpu": cpu_name(), "cpu_simd": cpu_simd(), "cores": os.cpu_count(),
+            "load_1min": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def add_model_args(ap: argparse.ArgumentParser, model_help: str, lines: int) -> None:
