@@ -64,6 +64,39 @@ def test_mini_stages_names_are_checked_and_stages_need_the_data_first(tmp_path):
     assert not any((tmp_path / "mini/.done").iterdir())  # nothing marked done
 
 
+def test_a_stage_another_run_is_doing_is_waited_for_not_run_twice(tmp_path):
+    """The two-shell flow: a plain run started while a MINI_STAGES=bilingual run still trains must wait
+    for it and skip the stage, not train the same models into the same folders at the same time."""
+    import fcntl
+    import time
+
+    work = tmp_path / "mini"
+    (work / ".done").mkdir(parents=True)
+    (work / ".locks").mkdir()
+    (work / ".done/data").write_text("2026-01-01T00:00:00Z\n")
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", MINI_WORK=str(work), MINI_THREADS="1",
+               MINI_STAGES="bilingual")
+    env.pop("MINI_PUBLISH", None)
+    with open(work / ".locks/bilingual", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # "the other run"
+        proc = subprocess.Popen(["bash", str(REPO / "recipes/mini/run.sh")], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in proc.stderr:  # until it says it waits (EOF first: it did not wait)
+            seen.append(line)
+            if "another run is doing this stage" in line:
+                break
+        assert "another run is doing this stage" in "".join(seen), "".join(seen)[-3000:]
+        time.sleep(1)
+        assert proc.poll() is None  # still waiting: not training, not finished
+        (work / ".done/bilingual").write_text("2026-01-01T00:00:00Z\n")  # the other run finishes
+        fcntl.flock(held, fcntl.LOCK_UN)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert "by the run waited for), skipped" in err
+    assert not (work / "checkpoints").exists() or not any((work / "checkpoints").iterdir())  # nothing trained
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # every stage of the main job: ~14 min on a busy 2-core machine
 def test_mini_run_tiny_scale(tmp_path):

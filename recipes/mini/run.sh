@@ -38,6 +38,8 @@
 #   MINI_TRANSLATE_TO [fr_XX,si_LK,gl_ES]: targets of the translate stage
 #   MINI_PUBLISH [0]            1: copy the report into benchmarks/ML50/mini/ (the committed results)
 #   MINI_PUBLISH_DIR [benchmarks/ML50/mini]  where MINI_PUBLISH=1 copies it (e.g. a folder per extra seed)
+#   MINI_NOTE [none]            how the run was done, recorded in results.json (run_note) and report.md,
+#                               for a run that one plain invocation did not do from start to end
 #   MINI_STAGES [all]           comma list: run only these stages (the others are left as they are), e.g.
 #                               the bilingual baselines in a second shell once the data stage is done:
 #                                 MINI_STAGES=bilingual MINI_THREADS=1 bash recipes/mini/run.sh
@@ -51,7 +53,7 @@ source "$repo/recipes/common.sh"
 
 # the venv next to the repo, if the caller did not activate one
 if ! command -v mtkit >/dev/null 2>&1 && [[ -x "$repo/.venv/bin/mtkit" ]]; then export PATH="$repo/.venv/bin:$PATH"; fi
-need_cmd mtkit; need_cmd fairseq-train; need_cmd fairseq-generate
+need_cmd mtkit; need_cmd fairseq-train; need_cmd fairseq-generate; need_cmd flock
 python -c 'import tensorboardX' 2>/dev/null \
   || die "the learning curves need tensorboardX: pip install -e '.[tensorboard]' (scripts/setup.sh installs it)"
 
@@ -104,7 +106,7 @@ stage_flags() {
 }
 
 CORPUS="$WORK/data"; BIN="$WORK/bin"; CK="$WORK/checkpoints"; EV="$WORK/eval"
-mkdir -p "$WORK/.done" "$CK"
+mkdir -p "$WORK/.done" "$WORK/.locks" "$CK"
 TIMINGS="$WORK/timings.tsv"
 RAN=()
 say "ML50-mini in $WORK (scale $SCALE, $OMP_NUM_THREADS threads): updates pretrain $PRETRAIN_UPDATES, continue $CONTINUE_UPDATES, finetune $FINETUNE_UPDATES; bilingual until $PATIENCE validations without improvement (at most $FINETUNE_UPDATES)"
@@ -114,12 +116,24 @@ stage() {  # stage NAME "one-line description" FUNCTION
   if [[ -f "$WORK/.done/$name" ]]; then say "=== [$name] done earlier ($WORK/.done/$name), skipped"; return; fi
   if [[ -n "$STAGES" && ",$STAGES," != *",$name,"* ]]; then say "=== [$name] not in MINI_STAGES=$STAGES, skipped"; return; fi
   if [[ "$name" != data && ! -f "$WORK/.done/data" ]]; then die "stage $name needs the data stage first (MINI_STAGES=data, or a plain run)"; fi
+  # one run per stage at a time (e.g. a plain run started while a MINI_STAGES=bilingual run still
+  # trains): the second waits for the first, then skips the stage if the first finished it
+  local lock_fd
+  exec {lock_fd}>"$WORK/.locks/$name"
+  if ! flock -n "$lock_fd"; then
+    say "=== [$name] another run is doing this stage (lock $WORK/.locks/$name): waiting for it"
+    flock "$lock_fd"
+  fi
+  if [[ -f "$WORK/.done/$name" ]]; then
+    say "=== [$name] done earlier ($WORK/.done/$name, by the run waited for), skipped"; exec {lock_fd}>&-; return
+  fi
   say ""; say "=== [$name] $desc"
   t0=$(date +%s)
   "$fn"
   printf '%s\t%s\n' "$name" "$(( $(date +%s) - t0 ))" >>"$TIMINGS"
   date -u +%FT%TZ >"$WORK/.done/$name"
   RAN+=("$name")
+  exec {lock_fd}>&-
 }
 
 # --------------------------------------------------------------------------------------------------
@@ -233,7 +247,7 @@ do_report() {
   (( ${#RAN[@]} == $(find "$WORK/.done" -type f | wc -l) )) && args+=(--wall-seconds "$(( $(date +%s) - T_START ))")
   [[ "$PUBLISH" == 1 ]] && args+=(--publish "$PUBLISH_DIR")
   run python "$repo/benchmarks/ML50/mini/report.py" --work "$WORK" --out "$WORK/report" "${args[@]}" \
-      --command "MINI_SCALE=$SCALE bash recipes/mini/run.sh"
+      --command "MINI_SCALE=$SCALE bash recipes/mini/run.sh" ${MINI_NOTE:+--note "$MINI_NOTE"}
   if [[ "$PUBLISH" == 1 ]]; then
     mkdir -p "$PUBLISH_DIR/compare"
     cp "$EV/compare"/{compare.html,compare.json,report.md} "$PUBLISH_DIR/compare/"

@@ -123,7 +123,9 @@ def markdown(results: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], name
     wall = (f"{results['wall_seconds']} s" if results["wall_seconds"] is not None else
             f"not measured (a resumed run; its stages took {sum(results['stage_seconds'].values())} s)")
     md = ["# ML50-mini: multilingual finetuned vs bilingual from scratch", "",
-          f"Command: `{results['command']}`  ", f"Date: {results['date']}  ",
+          f"Command: `{results['command']}`  ",
+          *([f"How it ran: {results['run_note']}  "] if results.get("run_note") else []),
+          f"Date: {results['date']}  ",
           f"Machine: {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), 1-minute load average "
           f"{results['settings'].get('LOAD_AT_START', '?')} at the start, {results['machine']['load_1min']} at the "
           "report  ",
@@ -184,6 +186,7 @@ def build(args: argparse.Namespace) -> tuple[dict[str, Any], str, dict[str, byte
     results: dict[str, Any] = {
         "benchmark": "ML50-mini (gettext catalogs)",
         "command": args.command,
+        "run_note": args.note,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(REPO),
         "versions": versions(("mtkit", "torch", "fairseq", "sentencepiece", "sacrebleu", "numpy")),
@@ -238,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-test-lines", type=int, default=100,
                     help="directions with fewer test lines are left out of the averages (default 100)")
     ap.add_argument("--command", default="bash recipes/mini/run.sh")
+    ap.add_argument("--note", default=None,
+                    help="how the run was done when one plain invocation did not do it all (run.sh: MINI_NOTE)")
     ap.add_argument("--publish", type=Path, help="also copy results.json, report.md and the curves here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
