@@ -19,8 +19,10 @@
 #                the learning curves (train/valid loss over updates) of every training stage
 #
 # Budgets are numbers of updates, so the results do not depend on the machine's speed or load; the
-# defaults are chosen for about 30 minutes on 2 quiet CPU cores (benchmarks/ML50/mini/results.json
-# holds the wall time of the committed run with the machine's load average). Every training stage logs its curves to SAVE_DIR/tensorboard (fairseq's --tensorboard-logdir).
+# multilingual stages (data to finetune) fit a short session on 2 CPU cores, and the four bilingual
+# baselines (up to MINI_FINETUNE_UPDATES updates each) take longer than all of them together: run them
+# beside the multilingual stages with MINI_STAGES (below). benchmarks/ML50/mini/results.json holds the
+# committed run's stage times with the machine's load average. Every training stage logs its curves to SAVE_DIR/tensorboard (fairseq's --tensorboard-logdir).
 # A re-run skips the stages whose marker WORK/.done/STAGE exists (delete it to redo that stage).
 # Nothing is written outside WORK unless MINI_PUBLISH=1.
 #
