@@ -313,15 +313,20 @@ def versions(packages: Iterable[str] = ("mtkit", "torch", "fairseq", "sentencepi
     return out
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``; elsewhere what :mod:`platform` knows)."""
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` of Linux ``/proc/cpuinfo`` (None where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; elsewhere what :mod:`platform` knows)."""
+    return _cpuinfo("model name") or platform.processor() or "unknown"
 
 
 #: the SIMD instruction sets that decide CPU kernel speed (CTranslate2 and oneDNN pick kernels by them)
@@ -331,14 +336,8 @@ SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "av
 
 def cpu_simd() -> list[str]:
     """Which of :data:`SIMD_FLAGS` the CPU has (Linux ``/proc/cpuinfo`` flags; ``[]`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in SIMD_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
+    have = set((_cpuinfo("flags") or "").split())
+    return [f for f in SIMD_FLAGS if f in have]
 
 
 def git_commit(repo: str | Path) -> str | None:
