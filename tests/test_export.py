@@ -42,6 +42,24 @@ def test_ct2_agrees_with_fairseq_beam(tiny_model, ct2_dir, src, tgt, pair):
     assert agree >= 0.97, list(zip(fs, ct))[:5]
 
 
+def test_ct2_ranking_ct2_is_ctranslate2s_own_top1(tiny_model, ct2_dir):
+    """--ct2-ranking ct2: no re-ranking pass, so the output is CTranslate2's own best hypothesis for the
+    same pieces and language tokens; the default re-ranks and must still give fairseq's top-1 above."""
+    import ctranslate2
+    import sentencepiece as spm
+
+    lines = _lines(tiny_model, "en_XX-de_DE", "en_XX")
+    t = Translator.from_folder(ct2_dir, "en_XX", "de_DE", engine="ct2", options=Options(beam=5, ranking="ct2"))
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_model.root / "spm.model"))
+    pieces = [["__en_XX__"] + sp.encode(x, out_type=str) for x in lines]
+    direct = ctranslate2.Translator(str(ct2_dir), device="cpu", intra_threads=1).translate_batch(
+        pieces, target_prefix=[["__de_DE__"]] * len(lines), beam_size=5, max_batch_size=32,
+        max_decoding_length=201, min_decoding_length=0)
+    expected = [sp.decode(r.hypotheses[0][1:]) for r in direct]
+    assert t.translate_lines(lines) == expected
+    assert t.settings()["options"]["ranking"] == "ct2"  # a resumed run with the other ranking is refused
+
+
 def test_ct2_workers_keep_output_and_order(tiny_model, ct2_dir):
     """Two CTranslate2 workers, small batches and several chunks: the same lines in the same order."""
     lines = _lines(tiny_model, "en_XX-de_DE", "en_XX", 40)

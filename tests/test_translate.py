@@ -242,6 +242,8 @@ def test_cli_clear_errors_before_any_work(tiny_model, tmp_path):
     res = _cli(args + ["--nbest", "0"], stdin=b"the cat\n")
     assert res.returncode == 2 and b"--nbest must be at least 1" in res.stderr and not res.stdout
     assert b"Traceback" not in res.stderr
+    res = _cli(args + ["--ct2-ranking", "ct2"], stdin=b"the cat\n")
+    assert res.returncode == 2 and b"--ct2-ranking is for --engine ct2" in res.stderr and not res.stdout
     res = _cli(args, stdin=b"the cat\n", PYTHONIOENCODING="latin-1")
     assert res.returncode == 2 and not res.stdout
     assert b"standard output uses the iso8859-1 encoding" in res.stderr and b"--output" in res.stderr

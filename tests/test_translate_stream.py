@@ -148,6 +148,8 @@ def test_options_are_checked():
         Options(beam=2, nbest=3)
     with pytest.raises(InputError, match="--batch-size"):
         Options(max_sentences=0)
+    with pytest.raises(InputError, match="--ct2-ranking must be one of fairseq, ct2"):
+        Options(ranking="best")
 
 
 def test_non_utf8_stdout_is_refused():

@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 INTERACTIVE = "fairseq-interactive"
 MT_FAIRSEQ = "mtkit translate (fairseq)"
+CT2_RANKING = "--ct2-ranking ct2"
 
 
 def fairseq_interactive_cmd(files, lm, src: str, tgt: str, beam: int, inp: Path, batch_size: int | None = None
@@ -107,6 +108,11 @@ def main() -> int:
             MT_FAIRSEQ: (mt + ["-m", str(args.model)], by_line),
             "mtkit translate --engine ct2 int8": (mt + ["-m", str(ct2["int8"]), "--engine", "ct2"], by_line),
             "mtkit translate --engine ct2 float32": (mt + ["-m", str(ct2["float32"]), "--engine", "ct2"], by_line),
+            # CTranslate2's own ranking: the same work as calling it directly (no re-ranking pass)
+            f"mtkit translate --engine ct2 int8 {CT2_RANKING}": (
+                mt + ["-m", str(ct2["int8"]), "--engine", "ct2", "--ct2-ranking", "ct2"], by_line),
+            f"mtkit translate --engine ct2 float32 {CT2_RANKING}": (
+                mt + ["-m", str(ct2["float32"]), "--engine", "ct2", "--ct2-ranking", "ct2"], by_line),
             "ctranslate2 direct int8": (direct + [str(ct2["int8"]), str(pieces_file)], from_pieces),
             "ctranslate2 direct float32": (direct + [str(ct2["float32"]), str(pieces_file)], from_pieces),
         }
@@ -142,22 +148,24 @@ def main() -> int:
                    "top1_same_as_interactive": sum(a == b for a, b in zip(ref_h, h)),
                    "lines_differing_from_interactive": [i for i, (a, b) in enumerate(zip(ref_h, h)) if a != b]}
             for q in ("int8", "float32"):
-                if name == f"mtkit translate --engine ct2 {q}":
-                    row["x_ctranslate2_direct_paired"] = paired(walls[name], walls[f"ctranslate2 direct {q}"])
-                    row["x_ctranslate2_direct_cpu_paired"] = paired(cpus[name], cpus[f"ctranslate2 direct {q}"])
+                if name in (f"mtkit translate --engine ct2 {q}", f"mtkit translate --engine ct2 {q} {CT2_RANKING}"):
+                    direct_name = f"ctranslate2 direct {q}"
+                    row["x_ctranslate2_direct_paired"] = paired(walls[name], walls[direct_name])
+                    row["x_ctranslate2_direct_cpu_paired"] = paired(cpus[name], cpus[direct_name])
                     row["top1_same_as_fairseq_engine"] = sum(a == b for a, b in zip(hyps[MT_FAIRSEQ], h))
+                    row["top1_same_as_ctranslate2_direct"] = sum(a == b for a, b in zip(hyps[direct_name], h))
             rows.append(row)
         results.append({"threads": threads, "load_1min_at_start": load_at_start, "rows": rows})
         print(f"{len(src_lines)} lines, {n_src_tok} source SPM tokens, beam {args.beam}, {threads} thread(s) per "
               f"system, {args.repeats} interleaved repeats, load {load_at_start} at start; ratios are paired: "
               "median [min-max] of the per-repeat ratios", flush=True)
-        print(f"{'system':38s} {'wall s':>7s} {'BLEU':>6s} {'x interactive (wall)':>22s} {'(CPU)':>6s} "
+        print(f"{'system':55s} {'wall s':>7s} {'BLEU':>6s} {'x interactive (wall)':>22s} {'(CPU)':>6s} "
               f"{'top-1 same':>11s} {'x direct ct2 (wall)':>22s} {'(CPU)':>6s}")
         for r in rows:
             x, xc = r["x_interactive_paired"], r["x_interactive_cpu_paired"]
             d, dc = r.get("x_ctranslate2_direct_paired"), r.get("x_ctranslate2_direct_cpu_paired")
             dtxt = f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}] {dc['median']:6.2f}" if d else ""
-            print(f"{r['system']:38s} {r['wall_s_median']:7.2f} {r['bleu']:6.2f} "
+            print(f"{r['system']:55s} {r['wall_s_median']:7.2f} {r['bleu']:6.2f} "
                   f"{x['median']:8.2f} [{x['min']:.2f}-{x['max']:.2f}] {xc['median']:6.2f} "
                   f"{r['top1_same_as_interactive']:>6d}/{len(src_lines)} {dtxt:>29s}", flush=True)
     if args.out:

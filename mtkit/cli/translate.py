@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("fairseq", "ct2"), default="fairseq",
                         help="fairseq (in-process SequenceGenerator) or ct2 (an `mtkit export ct2` folder)")
     parser.add_argument("--ct2-dir", help="CTranslate2 folder (default: MODEL or MODEL/ct2)")
+    parser.add_argument("--ct2-ranking", choices=("fairseq", "ct2"), default=None,
+                        help="with --engine ct2, how a line's beam hypotheses are ranked. fairseq (default): as "
+                             "fairseq does, with the forced target-language token's log-probability in the "
+                             "length-normalised score, so the output is fairseq's; this costs one more encoder "
+                             "pass over the lines whose best hypothesis it can change. ct2: CTranslate2's own "
+                             "ranking (that token counted as 0): faster, and on some lines a different "
+                             "hypothesis wins (docs/translate.md)")
     parser.add_argument("--beam", type=int, default=5, help="beam size (default 5)")
     parser.add_argument("--lenpen", type=float, default=1.0, help="length penalty (default 1.0)")
     parser.add_argument("--max-len", type=int, default=200, help="maximum output tokens (default 200)")
@@ -75,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from mtkit.translate.corpus import check_inputs, default_buffer_size
     from mtkit.translate.output import check_stdout_encoding
 
+    if args.ct2_ranking and args.engine != "ct2":
+        raise InputError("--ct2-ranking is for --engine ct2 (the fairseq engine always ranks as fairseq does)")
     opts = Options(beam=args.beam, lenpen=args.lenpen, max_len=args.max_len, nbest=args.nbest,
-                   max_tokens=args.max_tokens, max_sentences=args.batch_size)
+                   max_tokens=args.max_tokens, max_sentences=args.batch_size,
+                   ranking=args.ct2_ranking or "fairseq")
     shard = parse_shard(args.shard) if args.shard else None
     check_inputs(args.files, args.output, args.resume, shard)
     if not args.output:

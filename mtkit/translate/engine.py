@@ -23,6 +23,9 @@ from mtkit.translate.workers import WorkerPool, cuda_indices, resolve_devices
 logger = logging.getLogger(__name__)
 
 
+RANKINGS = ("fairseq", "ct2")
+
+
 @dataclass
 class Options:
     beam: int = 5
@@ -32,6 +35,11 @@ class Options:
     max_tokens: int = 4000
     #: lines per batch at most; None: the engine's default (fairseq 128, CTranslate2 32)
     max_sentences: int | None = None
+    #: CTranslate2 engine only: "fairseq" ranks hypotheses as fairseq does (the forced target-language
+    #: token's log-probability counted in the length-normalised score; one more encoder pass over the
+    #: lines whose top hypothesis that can change); "ct2" keeps CTranslate2's own ranking (the token
+    #: counted as 0)
+    ranking: str = "fairseq"
 
     def __post_init__(self) -> None:
         for name, low in (("beam", 1), ("nbest", 1), ("max_len", 1), ("max_tokens", 1)):
@@ -40,6 +48,8 @@ class Options:
                 raise InputError(f"--{flag} must be at least {low} (got {getattr(self, name)})")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise InputError(f"--batch-size must be at least 1 (got {self.max_sentences})")
+        if self.ranking not in RANKINGS:
+            raise InputError(f"--ct2-ranking must be one of {', '.join(RANKINGS)} (got {self.ranking!r})")
         if self.nbest > self.beam:
             raise InputError(f"--nbest {self.nbest} is more than --beam {self.beam}: beam search keeps "
                              f"only {self.beam} hypotheses; raise --beam or lower --nbest")
@@ -412,7 +422,7 @@ class Ct2Engine:
         max_len = min(o.max_len, self.max_target_positions - 1)
         mbs = o.max_sentences or self.max_sentences
         n = len(self.tgt_prefix)
-        rescore = bool(self.tgt_prefix) and o.lenpen != 0
+        rescore = bool(self.tgt_prefix) and o.lenpen != 0 and o.ranking == "fairseq"
         k = max(o.nbest, o.beam if rescore else 1, 1)
         res = self.translator.translate_batch(
             source, beam_size=o.beam, length_penalty=o.lenpen, num_hypotheses=k, return_scores=True,
