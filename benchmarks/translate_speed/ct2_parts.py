@@ -2,6 +2,9 @@
 """Where CTranslate2's time goes on one model, in one process (no start-up): translate_batch with
 several batch sizes, with one vs beam-many hypotheses returned, and the score_batch pass that
 `mtkit translate --engine ct2` adds to re-rank like fairseq. Interleaved repeats; wall seconds.
+Also what the re-ranking does: the forced language token's log-probability c of each line (from
+score_batch) and on how many lines adding c/length back (fairseq's score, length penalty 1) makes
+another hypothesis than CTranslate2's best the top one.
 
     python benchmarks/translate_speed/ct2_parts.py CT2_FOLDER --src SRC --src-lang en_XX --tgt-lang fr_XX \\
         [--lines 2000] [--beam 5] [--repeats 3] --out results.json
@@ -9,6 +12,7 @@ several batch sizes, with one vs beam-many hypotheses returned, and the score_ba
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -50,7 +54,7 @@ def main() -> int:
         "score_batch of the language token, every line": lambda: tr.score_batch(src, prefix, max_batch_size=64),
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
-    last = None
+    last = scored = None
     for _ in range(a.repeats):
         for name, fn in variants.items():
             t = time.perf_counter()
@@ -58,15 +62,27 @@ def main() -> int:
             times[name].append(round(time.perf_counter() - t, 3))
             if name.startswith("batch 32 lines, beam-many"):
                 last = out
+            elif name.startswith("score_batch"):
+                scored = out
     need = sum(1 for r in last if any(len(h) > len(r.hypotheses[0]) for h in r.hypotheses[1:]))
+    c = [sc.log_probs[0] for sc in scored]
+    changed = 0
+    for r, ci in zip(last, c):  # fairseq's score: (CTranslate2's sum + c) / (tokens + 1), length penalty 1
+        fs = [s + ci / (len(h) + 1) for h, s in zip(r.hypotheses, r.scores)]
+        changed += max(range(len(fs)), key=fs.__getitem__) != 0
     result = {"command": "python " + " ".join(sys.argv), "model": a.model, "lines": len(src),
               "beam": a.beam, "repeats": a.repeats, "machine_at_start": machine(),
               "versions": {"ctranslate2": ctranslate2.__version__}, "wall_s": times,
-              "lines_mtkit_rescores": need}
+              "lines_mtkit_rescores": need,
+              "forced_token_logprob": {"min": round(min(c), 3), "median": round(statistics.median(c), 3),
+                                       "max": round(max(c), 3)},
+              "lines_top1_changed_by_fairseq_ranking": changed}
     write_json(a.out, result)
     for k, v in times.items():
         print(f"{k:60s} {v}")
     print(f"lines whose beam holds a hypothesis longer than the best (mtkit re-scores them): {need}/{len(src)}")
+    print(f"forced language token log-probability: {result['forced_token_logprob']}; top-1 changed by "
+          f"fairseq's ranking on {changed}/{len(src)} lines")
     return 0
 
 
