@@ -264,6 +264,27 @@ def _spread(values: list[float]) -> dict:
             "max": round(max(values), 3), "values": [round(v, 3) for v in values]}
 
 
+def this_command() -> str:
+    return f"nice -n {os.nice(0)} python benchmarks/data_prep_speed/bench.py " + " ".join(sys.argv[1:])
+
+
+def git_commit() -> str:
+    res = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else "unknown"
+
+
+def previous_rounds(out: Path, a: argparse.Namespace, inputs: Path) -> list[dict]:
+    """--resume: the rounds already in ``out``, if they were run on the same input and settings."""
+    if not out.exists():
+        return []
+    prev = json.loads(out.read_text(encoding="utf-8"))
+    same = {"pairs": a.pairs, "workers": a.workers, "input": json.loads((inputs / "generated.json").read_text())}
+    differ = [k for k, v in same.items() if prev.get(k) != v]
+    if differ:
+        raise SystemExit(f"--resume: {out} was written with other {', '.join(differ)}; use another --out or no --resume")
+    return [{"command": prev["command"], **x} for x in prev["rounds"]]  # files from before rounds kept theirs
+
+
 def summarise(a: argparse.Namespace, rounds: list[dict], inputs: Path) -> dict:
     from mtkit.io import cpu_name, versions
 
@@ -271,7 +292,9 @@ def summarise(a: argparse.Namespace, rounds: list[dict], inputs: Path) -> dict:
                 for side in ("mtkit", "fairseq")}
     result = {
         "rounds_planned": a.repeats,
-        "command": f"nice -n {os.nice(0)} python benchmarks/data_prep_speed/bench.py " + " ".join(sys.argv[1:]),
+        "command": this_command(),
+        # every invocation that added rounds (--resume continues a file), in order
+        "commands": list(dict.fromkeys(x["command"] for x in rounds)),
         "pairs": a.pairs, "directions": [f"{EN}-{x}" for x in LANGS], "workers": a.workers, "vocab": a.vocab,
         "input": json.loads((inputs / "generated.json").read_text()),
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min_at_start": rounds[0]["mtkit"][
@@ -303,6 +326,9 @@ def main() -> int:
     ap.add_argument("--vocab-from", default=None,
                     help="reuse spm.model and dict.txt from this folder (e.g. another size's input folder)")
     ap.add_argument("--out", default=None, help="results file (default: results_<pairs>.json beside this script)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the rounds already in the results file (same input and settings) and run only "
+                         "the missing ones up to --repeats")
     ap.add_argument("--_side", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a._side:
@@ -332,8 +358,9 @@ def main() -> int:
         (inputs / "generated.json").write_text(json.dumps(gen))
         print(f"input: {a.pairs} pairs in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     model, dict_path, raw = inputs / "spm.model", inputs / "dict.txt", inputs / "raw"
-    rounds = []
-    for r in range(a.repeats):
+    out = Path(a.out) if a.out else HERE / f"results_{a.pairs}.json"
+    rounds = previous_rounds(out, a, inputs) if a.resume else []
+    for r in range(len(rounds), a.repeats):
         order = ("fairseq", "mtkit") if r % 2 == 0 else ("mtkit", "fairseq")
         res, dirs = {}, {}
         for side in order:
@@ -346,12 +373,13 @@ def main() -> int:
         check = same_outputs(dirs["mtkit"], dirs["fairseq"])
         if not (check["databin_equal"] and check["dedup_text_equal"]):
             raise SystemExit(f"outputs differ in round {r + 1}: {check}; kept in {work}")
-        rounds.append({"round": r + 1, "order": list(order), **res, "outputs": check,
+        rounds.append({"round": r + 1, "order": list(order), "command": this_command(), "commit": git_commit(),
+                       "date": time.strftime("%Y-%m-%d %H:%M"), **res, "outputs": check,
                        "speed_ratio": round(res["fairseq"]["seconds"] / res["mtkit"]["seconds"], 3),
                        "memory_ratio": round(res["mtkit"]["peak_rss_mb"] / res["fairseq"]["peak_rss_mb"], 3)})
         for d in dirs.values():
             shutil.rmtree(d, ignore_errors=True)
-        write_json(a.out or HERE / f"results_{a.pairs}.json", summarise(a, rounds, inputs))  # after every round
+        write_json(out, summarise(a, rounds, inputs))  # after every round
     result = summarise(a, rounds, inputs)
     print(json.dumps(result["summary"], indent=1))
     return 0
