@@ -65,6 +65,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per system (default 3)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1],
                     help="thread counts to measure, each system given the same number (default 1)")
+    ap.add_argument("--ct2-only", action="store_true",
+                    help="time only the CTranslate2 systems (mtkit's overhead over calling CTranslate2 directly), "
+                         "e.g. on an input too long to repeat fairseq-interactive on")
     ap.add_argument("--out", help="write results JSON here")
     args = ap.parse_args()
 
@@ -102,10 +105,13 @@ def main() -> int:
                   str(threads), "--source-prefix", src_tok, "--target-prefix", tgt_tok]
         by_line = lambda out: out.split("\n")[:-1]  # noqa: E731
         from_pieces = lambda out: [sp.decode(x.split()) for x in out.split("\n")[:-1]]  # noqa: E731
-        return {
+        fairseq = {} if args.ct2_only else {
             INTERACTIVE: (fairseq_interactive_cmd(files, lm, args.src_lang, args.tgt_lang, args.beam, src_file),
                           lambda out: parse_interactive(out, len(src_lines))),
             MT_FAIRSEQ: (mt + ["-m", str(args.model)], by_line),
+        }
+        return {
+            **fairseq,
             "mtkit translate --engine ct2 int8": (mt + ["-m", str(ct2["int8"]), "--engine", "ct2"], by_line),
             "mtkit translate --engine ct2 float32": (mt + ["-m", str(ct2["float32"]), "--engine", "ct2"], by_line),
             # CTranslate2's own ranking: the same work as calling it directly (no re-ranking pass)
@@ -131,7 +137,7 @@ def main() -> int:
                 walls[name].append(run.wall_s)
                 cpus[name].append(run.cpu_s)
                 hyps[name] = parse(run.stdout.decode("utf-8"))
-        ref_h = hyps[INTERACTIVE]
+        ref_h = hyps.get(INTERACTIVE)
         rows = []
         for name in systems:
             h = hyps[name]
@@ -141,18 +147,21 @@ def main() -> int:
                    "cpu_s": [round(x, 3) for x in cpus[name]], "wall_s_median": round(w, 3),
                    "src_tok_per_s": round(n_src_tok / w, 1),
                    "out_tok_per_s": round(sum(len(sp.encode(x)) for x in h) / w, 1),
-                   "bleu": round(sacrebleu.corpus_bleu(h, [refs]).score, 2),
-                   "x_interactive_paired": paired(walls[INTERACTIVE], walls[name]),
-                   # the same pairs in CPU seconds (user + system), less moved by other jobs than wall time
-                   "x_interactive_cpu_paired": paired(cpus[INTERACTIVE], cpus[name]),
-                   "top1_same_as_interactive": sum(a == b for a, b in zip(ref_h, h)),
-                   "lines_differing_from_interactive": [i for i, (a, b) in enumerate(zip(ref_h, h)) if a != b]}
+                   "bleu": round(sacrebleu.corpus_bleu(h, [refs]).score, 2)}
+            if ref_h is not None:
+                row.update({
+                    "x_interactive_paired": paired(walls[INTERACTIVE], walls[name]),
+                    # the same pairs in CPU seconds (user + system), less moved by other jobs than wall time
+                    "x_interactive_cpu_paired": paired(cpus[INTERACTIVE], cpus[name]),
+                    "top1_same_as_interactive": sum(a == b for a, b in zip(ref_h, h)),
+                    "lines_differing_from_interactive": [i for i, (a, b) in enumerate(zip(ref_h, h)) if a != b]})
             for q in ("int8", "float32"):
                 if name in (f"mtkit translate --engine ct2 {q}", f"mtkit translate --engine ct2 {q} {CT2_RANKING}"):
                     direct_name = f"ctranslate2 direct {q}"
                     row["x_ctranslate2_direct_paired"] = paired(walls[name], walls[direct_name])
                     row["x_ctranslate2_direct_cpu_paired"] = paired(cpus[name], cpus[direct_name])
-                    row["top1_same_as_fairseq_engine"] = sum(a == b for a, b in zip(hyps[MT_FAIRSEQ], h))
+                    if MT_FAIRSEQ in hyps:
+                        row["top1_same_as_fairseq_engine"] = sum(a == b for a, b in zip(hyps[MT_FAIRSEQ], h))
                     row["top1_same_as_ctranslate2_direct"] = sum(a == b for a, b in zip(hyps[direct_name], h))
             rows.append(row)
         results.append({"threads": threads, "load_1min_at_start": load_at_start, "rows": rows})
@@ -162,18 +171,19 @@ def main() -> int:
         print(f"{'system':55s} {'wall s':>7s} {'BLEU':>6s} {'x interactive (wall)':>22s} {'(CPU)':>6s} "
               f"{'top-1 same':>11s} {'x direct ct2 (wall)':>22s} {'(CPU)':>6s}")
         for r in rows:
-            x, xc = r["x_interactive_paired"], r["x_interactive_cpu_paired"]
+            x, xc = r.get("x_interactive_paired"), r.get("x_interactive_cpu_paired")
             d, dc = r.get("x_ctranslate2_direct_paired"), r.get("x_ctranslate2_direct_cpu_paired")
+            xtxt = f"{x['median']:8.2f} [{x['min']:.2f}-{x['max']:.2f}] {xc['median']:6.2f}" if x else ""
+            same = f"{r['top1_same_as_interactive']:>6d}/{len(src_lines)}" if x else ""
             dtxt = f"{d['median']:.2f} [{d['min']:.2f}-{d['max']:.2f}] {dc['median']:6.2f}" if d else ""
-            print(f"{r['system']:55s} {r['wall_s_median']:7.2f} {r['bleu']:6.2f} "
-                  f"{x['median']:8.2f} [{x['min']:.2f}-{x['max']:.2f}] {xc['median']:6.2f} "
-                  f"{r['top1_same_as_interactive']:>6d}/{len(src_lines)} {dtxt:>29s}", flush=True)
+            print(f"{r['system']:55s} {r['wall_s_median']:7.2f} {r['bleu']:6.2f} {xtxt:>29s} {same:>11s} {dtxt:>29s}",
+                  flush=True)
     if args.out:
         meta = {"lines": len(src_lines), "source_tokens": n_src_tok, "beam": args.beam, "model": str(args.model),
                 "direction": f"{args.src_lang}-{args.tgt_lang}", "repeats": args.repeats,
                 "machine_at_start": start,
                 "versions": versions(("mtkit", "torch", "fairseq", "ctranslate2", "sentencepiece", "sacrebleu")),
-                "command": " ".join(sys.argv)}
+                "command": " ".join(sys.argv), "ct2_only": args.ct2_only}
         Path(args.out).write_text(json.dumps({**meta, "by_threads": results}, indent=2) + "\n", encoding="utf-8")
     return 0
 
