@@ -131,8 +131,15 @@ def main() -> int:
         walls: dict[str, list[float]] = {k: [] for k in systems}
         cpus: dict[str, list[float]] = {k: [] for k in systems}
         hyps: dict[str, list[str]] = {}
-        for _ in range(args.repeats):  # interleaved so that machine noise hits every system alike
-            for name, (cmd, parse) in systems.items():
+        order = list(systems)
+        if args.ct2_only:  # each mtkit system next to the direct CTranslate2 run it is paired with
+            order = ["mtkit translate --engine ct2 float32", "ctranslate2 direct float32",
+                     f"mtkit translate --engine ct2 float32 {CT2_RANKING}", f"mtkit translate --engine ct2 int8 {CT2_RANKING}",
+                     "ctranslate2 direct int8", "mtkit translate --engine ct2 int8"]
+            assert sorted(order) == sorted(systems)
+        for r in range(args.repeats):  # interleaved so that machine noise hits every system alike,
+            for name in order if r % 2 == 0 else order[::-1]:  # and every other repeat backwards
+                cmd, parse = systems[name]
                 run = measure(cmd, env, keep_stdout=True)
                 walls[name].append(run.wall_s)
                 cpus[name].append(run.cpu_s)
